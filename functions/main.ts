@@ -1,0 +1,37 @@
+/**
+ * Entry point of the runtime image: `node dist/functions/main.js` with FUNCTION_TARGET naming the
+ * function. It loads the function module (which registers itself with functions-framework) and
+ * hosts the registered handler on a bare node:http server (shared/http/node-host.ts).
+ */
+import { getFunction } from '@google-cloud/functions-framework/testing';
+import type { AddressInfo } from 'node:net';
+import { EnvReader } from '../shared/config/env.js';
+import { exitOnConfigError } from '../shared/config/exit-on-config-error.js';
+import { hostHandler } from '../shared/http/node-host.js';
+import type { RequestHandler } from '../shared/http/serving-handler.js';
+import { createLogger } from '../shared/observability/logger.js';
+
+/** Only these modules can be loaded: the target never becomes a path. */
+const FUNCTION_MODULES: Readonly<Record<string, string>> = {
+  'jwks-get': './jwks-get/index.js',
+  'jwk-get': './jwk-get/index.js',
+};
+
+const settings = exitOnConfigError('host', () => {
+  const env = new EnvReader(process.env);
+  const target = env.oneOf('FUNCTION_TARGET', Object.keys(FUNCTION_MODULES), '');
+  if (target === '') env.problem('FUNCTION_TARGET', `must be set to one of ${Object.keys(FUNCTION_MODULES).join(', ')}`);
+  const port = env.integer('PORT', 8080, { min: 0, max: 65_535 });
+  const host = env.raw('HOST');
+  const shutdownGraceMs = env.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 120_000 });
+  env.finish();
+  return { target, port, host, shutdownGraceMs };
+});
+
+await import(FUNCTION_MODULES[settings.target] as string);
+const handler = getFunction(settings.target) as RequestHandler | undefined;
+if (handler === undefined) throw new Error(`function ${settings.target} did not register itself`);
+const logger = createLogger({ service: settings.target, level: process.env.LOG_LEVEL ?? 'info' });
+const server = await hostHandler(handler, { ...settings, logger });
+const { address, port } = server.address() as AddressInfo;
+logger.info({ event: 'listening', address, port }, `${settings.target} listening on ${address}:${port}`);

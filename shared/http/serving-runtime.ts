@@ -1,0 +1,50 @@
+import { loadServingConfig } from '../config/serving-config.js';
+import type { Env } from '../config/env.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { ServingMetrics } from '../observability/serving-metrics.js';
+import { KeySetCache, type KeySetSnapshot } from '../serving/key-set-cache.js';
+import { RevalidationLoop } from '../serving/revalidation-loop.js';
+import { openStore } from '../store/open-store.js';
+import { createServingHandler, type RequestHandler, type ServedResource } from './serving-handler.js';
+
+export interface ServingRuntime {
+  readonly handler: RequestHandler;
+  readonly logger: Logger;
+  /** Resolves when the first load attempt has finished (successful or not). */
+  readonly firstCheck: Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Wires one serving function: configuration, store, cache, revalidation loop, metrics, handler.
+ * Throws ConfigError before anything starts when the environment is not acceptable.
+ */
+export function startServingFunction(functionName: string, resource: ServedResource, env: Env): ServingRuntime {
+  const config = loadServingConfig(env);
+  const logger = createLogger({ service: functionName, level: config.logLevel });
+  const store = openStore(config.store);
+  // The metrics read the served snapshot at scrape time; the cache reports its events to them.
+  const snapshot = (): KeySetSnapshot | undefined => cache.current();
+  const metrics = new ServingMetrics(functionName, snapshot);
+  const cache = new KeySetCache({
+    store,
+    logger,
+    events: metrics,
+    maxSetBytes: config.maxSetBytes,
+    loadKeyFiles: resource === 'key',
+  });
+  const loop = new RevalidationLoop(() => cache.refresh(), config.revalidateMs);
+  logger.info(
+    { event: 'starting', store: store.location, revalidateMs: config.revalidateMs, maxAgeSeconds: config.maxAgeSeconds },
+    `${functionName} starting`,
+  );
+  const handler = createServingHandler({
+    resource,
+    cache,
+    metrics,
+    policy: config,
+    retryAfterSeconds: Math.max(1, Math.ceil(config.revalidateMs / 1000)),
+    logger,
+  });
+  return { handler, logger, firstCheck: loop.start(), stop: () => loop.stop() };
+}

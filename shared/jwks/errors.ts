@@ -1,0 +1,28 @@
+/** Why a stored key set (or one key in it) was refused. Stable strings: they are metric labels. */
+export type RefusalReason =
+  | 'not_utf8'
+  | 'malformed_json'
+  | 'invalid_shape'
+  | 'private_key_material'
+  | 'unsupported_kty'
+  | 'unexpected_member'
+  | 'invalid_kid'
+  | 'duplicate_kid'
+  | 'invalid_use'
+  | 'invalid_alg'
+  | 'invalid_key_material'
+  | 'weak_key';
+
+/** A key set that must not be served. `security` marks a refusal that the SIEM must see. */
+export class KeySetRefusedError extends Error {
+  override readonly name = 'KeySetRefusedError';
+  readonly security: boolean;
+
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+    this.security = reason === 'private_key_material';
+  }
+}
