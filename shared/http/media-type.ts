@@ -3,7 +3,7 @@
  * plain application/json (as some older clients do). Never 406 (jwks-clients.md, pitfall 9).
  */
 export function wantsPlainJson(accept: string | undefined, specificType: string): boolean {
-  if (accept === undefined || !accept.includes('application/json')) return false;
+  if (accept === undefined || !/application\/json/i.test(accept)) return false;
   let plainJson = false;
   for (const range of accept.slice(0, 1024).split(',')) {
     const [type = '', ...parameters] = range.split(';').map((part) => part.trim().toLowerCase());

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+export type HostKind = 'lean' | 'functions-framework';
+
+const repo = resolve(import.meta.dirname, '../..');
+
+/** A function running in its own process, as in production, listening on loopback. */
+export interface RunningFunction {
+  readonly url: string;
+  /** Everything the process wrote so far (stdout and stderr), for log assertions. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly host: HostKind;
+  readonly target: 'jwks-get' | 'jwk-get';
+  readonly env: Record<string, string>;
+  /** Wait until /readyz answers 200 (a set is loaded) instead of only /healthz. */
+  readonly waitForReady?: boolean;
+}
+
+/** Runs the compiled function (dist/, built by `npm test`) with only the environment given. */
+export async function startFunction(options: StartOptions): Promise<RunningFunction> {
+  const port = await freePort();
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
+  const args =
+    options.host === 'lean'
+      ? [resolve(repo, 'dist/functions/main.js')]
+      : [
+          resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
+          `--target=${options.target}`,
+          `--source=${resolve(repo, 'dist/functions', options.target, 'index.js')}`,
+          `--port=${port}`,
+        ];
+  const child = spawn(process.execPath, args, {
+    env: { ...env, FUNCTION_TARGET: options.target, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const running: RunningFunction = { url, output: () => output, stop: () => stop(child) };
+  try {
+    await waitFor(url + (options.waitForReady === true ? '/readyz' : '/healthz'), child);
+  } catch (error) {
+    await running.stop();
+    throw new Error(`${options.target} (${options.host}) did not start: ${String(error)}\n${output}`);
+  }
+  return running;
+}
+
+/** Runs the lean host to completion (for configuration errors). */
+export async function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [resolve(repo, 'dist/functions/main.js')], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const code = await new Promise<number | null>((done) => child.on('exit', done));
+  return { code, output };
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  throw new Error(`no 200 from ${url} within 15 s`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? done(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
