@@ -33,7 +33,11 @@ export function startServingFunction(functionName: string, resource: ServedResou
     maxSetBytes: config.maxSetBytes,
     loadKeyFiles: resource === 'key',
   });
-  const loop = new RevalidationLoop(() => cache.refresh(), config.revalidateMs);
+  const loop = new RevalidationLoop(
+    () => cache.refresh(),
+    config.revalidateMs,
+    (error) => logger.error({ event: 'revalidation_failed', err: error }, 'key set check failed unexpectedly; will retry'),
+  );
   logger.info(
     { event: 'starting', store: store.location, revalidateMs: config.revalidateMs, maxAgeSeconds: config.maxAgeSeconds },
     `${functionName} starting`,

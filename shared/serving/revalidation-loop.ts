@@ -23,10 +23,12 @@ export class RevalidationLoop {
   constructor(
     private readonly check: () => Promise<void>,
     private readonly intervalMs: number,
+    /** A check that throws is reported here; the loop goes on (an unhandled rejection would kill the process). */
+    private readonly onError: (error: unknown) => void,
     private readonly timer: LoopTimer = realTimer,
   ) {}
 
-  /** Starts the loop; resolves when the first check has finished. */
+  /** Starts the loop; resolves (never rejects) when the first check has finished. */
   async start(): Promise<void> {
     this.stopped = false;
     await this.runOnce();
@@ -41,6 +43,8 @@ export class RevalidationLoop {
   private async runOnce(): Promise<void> {
     try {
       await this.check();
+    } catch (error) {
+      this.onError(error);
     } finally {
       if (!this.stopped) this.pending = this.timer.schedule(() => void this.runOnce(), this.intervalMs);
     }
