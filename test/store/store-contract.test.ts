@@ -92,7 +92,7 @@ describe.each<BackendName>(['file', 's3'])('%s store', (name) => {
 
   if (name === 's3') {
     it('reports an unreachable endpoint as a store error, not a crash', async () => {
-      await backend.s3!.close();
+      await backend.s3!.interrupt();
       const error = await backend.store.read(KEY_SET_OBJECT, { maxBytes: 1024 }).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(StoreError);
       expect(['unavailable', 'timeout']).toContain((error as StoreError).failure);

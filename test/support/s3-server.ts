@@ -9,15 +9,20 @@ export interface S3TestServer {
   readonly bucket: string;
   /** What a process needs in its environment to reach the bucket. */
   readonly env: Record<string, string>;
+  /** Stops the server, keeping its data; the returned function starts it again on the same port. */
+  interrupt(): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: bucket }] });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
-  let closed = false;
+  const start = async (port: number) => {
+    const server = new S3rver({ port, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: bucket }] });
+    return { server, port: (await server.run()).port };
+  };
+  let running: Awaited<ReturnType<typeof start>> | undefined = await start(0);
+  const endpoint = `http://127.0.0.1:${running.port}`;
+  const port = running.port;
   return {
     endpoint,
     bucket,
@@ -29,10 +34,16 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
       // Node 20 is this project's runtime; the SDK's notice about its 2027 support end is known.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
+    async interrupt() {
+      await running?.server.close();
+      running = undefined;
+      return async () => {
+        running = await start(port);
+      };
+    },
     async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
+      await running?.server.close();
+      running = undefined;
       await rm(directory, { recursive: true, force: true });
     },
   };
