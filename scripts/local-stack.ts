@@ -13,9 +13,10 @@ import { writeDemoKeySet } from './demo-key-set.js';
 
 const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = resolve(process.cwd(), 'data');
+// Ports can be moved when 8080/8081 are taken (and by the test that runs this script).
 const services = [
-  { target: 'jwks-get', port: 8080, path: '/jwks' },
-  { target: 'jwk-get', port: 8081, path: '/jwk/{kid}' },
+  { target: 'jwks-get', port: Number(process.env.JWKS_GET_PORT ?? 8080), path: '/jwks' },
+  { target: 'jwk-get', port: Number(process.env.JWK_GET_PORT ?? 8081), path: '/jwk/{kid}' },
 ];
 
 await mkdir(dataDir, { recursive: true });
