@@ -21,6 +21,10 @@ function etagOf(bytes: Buffer): string {
   return `"${createHash('sha256').update(bytes).digest('base64url')}"`;
 }
 
+async function readiness(fn: RunningFunction): Promise<{ status: string; problem: { reason: string } | null }> {
+  return JSON.parse((await rawRequest(fn.url, '/readyz')).body.toString()) as { status: string; problem: { reason: string } | null };
+}
+
 function jsonError(response: RawResponse): { error: string; message: string } {
   expect(response.headers['content-type']).toBe('application/json');
   const body = JSON.parse(response.body.toString()) as { error: string; message: string };
@@ -314,9 +318,9 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
   it('keeps the last good set when jwks.json turns corrupt, and says so in /readyz and /metrics', async () => {
     const good = await rawRequest(jwks.url, '/jwks');
     await backend.store.write(KEY_SET_OBJECT, good.body.subarray(0, good.body.length - 10));
-    await eventually(async () => JSON.parse((await rawRequest(jwks.url, '/readyz')).body.toString()).status === 'degraded');
-    const ready = JSON.parse((await rawRequest(jwks.url, '/readyz')).body.toString()) as { problem: { reason: string } };
-    expect(ready.problem.reason).toBe('malformed_json');
+    await eventually(async () => (await readiness(jwks)).status === 'degraded');
+    const ready = await readiness(jwks);
+    expect(ready.problem?.reason).toBe('malformed_json');
     const now = await rawRequest(jwks.url, '/jwks');
     expect(now.status).toBe(200);
     expect(now.body.equals(good.body)).toBe(true);
@@ -329,12 +333,12 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
     const privateD = (first.privateKey.export({ format: 'jwk' }) as { d: string }).d;
     const leaked = { keys: [{ ...second.jwk }, { ...first.jwk, d: privateD }] };
     await backend.store.write(KEY_SET_OBJECT, Buffer.from(JSON.stringify(leaked)));
-    await eventually(async () => jwks.output().includes('private_key_material_in_store'));
+    await eventually(() => Promise.resolve(jwks.output().includes('private_key_material_in_store')));
     const now = await rawRequest(jwks.url, '/jwks');
     expect(now.body.equals(good.body)).toBe(true);
     expect(now.body.toString()).not.toContain(privateD);
     expect(jwks.output()).not.toContain(privateD);
-    await eventually(async () => jwk.output().includes('private_key_material_in_store'));
+    await eventually(() => Promise.resolve(jwk.output().includes('private_key_material_in_store')));
     expect(jwk.output()).not.toContain(privateD);
   });
 
@@ -343,7 +347,7 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
     await eventually(async () => (await rawRequest(jwks.url, '/jwks')).body.equals(body));
     const restore = await makeUnreachable(backend);
     try {
-      await eventually(async () => JSON.parse((await rawRequest(jwks.url, '/readyz')).body.toString()).status === 'degraded', 8000);
+      await eventually(async () => (await readiness(jwks)).status === 'degraded', 8000);
       const during = await rawRequest(jwks.url, '/jwks');
       expect(during.status).toBe(200);
       expect(during.body.equals(body)).toBe(true);
@@ -356,7 +360,7 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
     }
     const next = await publish(backend.store, [first.jwk, second.jwk]);
     await eventually(async () => (await rawRequest(jwks.url, '/jwks')).body.equals(next), 8000);
-    await eventually(async () => JSON.parse((await rawRequest(jwks.url, '/readyz')).body.toString()).status === 'ok');
+    await eventually(async () => (await readiness(jwks)).status === 'ok');
   });
 
   it('causes no storage read for a flood of random unknown kids', async () => {

@@ -202,12 +202,12 @@ describe('KeySetCache', () => {
     it('serves the key as jwks.json has it when its file is missing or disagrees', async () => {
       await publish(store, [one.jwk, two.jwk]);
       await store.remove(keyObjectName(one.jwk.kid));
-      await store.write(keyObjectName(two.jwk.kid), serializeKey({ ...two.jwk, alg: 'ES384' } as typeof two.jwk));
+      await store.write(keyObjectName(two.jwk.kid), serializeKey({ ...two.jwk, alg: 'ES384' }));
       const subject = cache(true);
       await subject.refresh();
       const keys = subject.current()!.keys;
       expect(JSON.parse(keys.get(one.jwk.kid)!.bytes.toString())).toEqual(JSON.parse(serializeKey(one.jwk).toString()));
-      expect(JSON.parse(keys.get(two.jwk.kid)!.bytes.toString()).alg).toBe('ES256');
+      expect((JSON.parse(keys.get(two.jwk.kid)!.bytes.toString()) as { alg: string }).alg).toBe('ES256');
       expect(events.errors.sort()).toEqual(['key_file_mismatch', 'key_file_missing']);
     });
 
@@ -257,7 +257,7 @@ describe('RevalidationLoop', () => {
   it('checks at start, then once per interval after each check ends', async () => {
     const timer = new ManualTimer();
     let checks = 0;
-    const loop = new RevalidationLoop(async () => void checks++, 250, () => undefined, timer);
+    const loop = new RevalidationLoop(() => Promise.resolve(void checks++), 250, () => undefined, timer);
     await loop.start();
     expect(checks).toBe(1);
     expect(timer.scheduled.map((entry) => entry.delayMs)).toEqual([250]);

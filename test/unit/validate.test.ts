@@ -15,7 +15,7 @@ function bytes(document: unknown): Buffer {
   return Buffer.from(JSON.stringify(document));
 }
 
-function refusal(document: unknown | Buffer): KeySetRefusedError {
+function refusal(document: unknown): KeySetRefusedError {
   try {
     validateKeySet(Buffer.isBuffer(document) ? document : bytes(document));
   } catch (error) {
