@@ -4,13 +4,13 @@
  */
 import { createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { openBackend, publish, type BackendName, type TestBackend } from '../support/backends.js';
 import { ecKey, rsaKey, signToken, type TestKey } from '../support/keys.js';
 import { startFunction, type RunningFunction } from '../support/processes.js';
+import { fileURLToPath } from 'node:url';
 
-const jwksRsaClient = resolve(import.meta.dirname, '../../dist/test/clients/jwks-rsa-verify.js');
+const jwksRsaClient = fileURLToPath(new URL('../../dist/test/clients/jwks-rsa-verify.js', import.meta.url));
 
 /** Runs the jwks-rsa partner client (test/clients/jwks-rsa-verify.ts) in its own Node process. */
 async function verifyWithJwksRsa(uri: string, token: string, singleKey = false): Promise<{ kid?: string; verified?: boolean; signingKids?: string[]; error?: string }> {

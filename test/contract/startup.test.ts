@@ -2,9 +2,10 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { eventually, rawRequest } from '../support/http.js';
 import { runToExit } from '../support/processes.js';
+import { fileURLToPath } from 'node:url';
 
 describe('configuration at start', () => {
   it('exits with 78 and one log line naming every bad variable', async () => {
@@ -32,7 +33,7 @@ describe('npm start (local stack)', () => {
   it('generates a public demo set in ./data and serves it on both functions', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'local-stack-'));
     const [jwksPort, jwkPort] = [18000 + Math.floor(Math.random() * 1000), 19000 + Math.floor(Math.random() * 1000)];
-    const child = spawn(process.execPath, [resolve(import.meta.dirname, '../../dist/scripts/local-stack.js')], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../dist/scripts/local-stack.js', import.meta.url))], {
       cwd,
       env: { PATH: process.env.PATH ?? '', JWKS_GET_PORT: String(jwksPort), JWK_GET_PORT: String(jwkPort), CIPHERTRUST_PASSWORD: 'x' },
       stdio: 'ignore',

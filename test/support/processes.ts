@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export type HostKind = 'lean' | 'functions-framework';
 
-const repo = resolve(import.meta.dirname, '../..');
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A function running in its own process, as in production, listening on loopback. */
 export interface RunningFunction {
