@@ -47,6 +47,7 @@ interface LoadedKeys {
 }
 
 const NO_KEYS: LoadedKeys = { representations: new Map(), canonicals: new Map() };
+const TORN_READ_REASONS: ReadonlySet<string> = new Set(['malformed_json', 'not_utf8']);
 const MAX_KEY_FILE_BYTES = 64 * 1024;
 const KEY_FILE_CONCURRENCY = 8;
 
@@ -105,7 +106,9 @@ export class KeySetCache {
       keys = validateKeySet(body).keys;
     } catch (error) {
       if (!(error instanceof KeySetRefusedError)) throw error;
-      this.seenVersion = version;
+      // Bytes that do not parse may be a torn read of a store that is not atomic (a foreign writer
+      // in place, some S3 emulators): read them again next time. Complete but wrong sets are final.
+      if (!TORN_READ_REASONS.has(error.reason)) this.seenVersion = version;
       this.refuse(error);
       return;
     }
@@ -220,6 +223,11 @@ export class KeySetCache {
 
   private refuse(error: KeySetRefusedError): void {
     const { events, logger } = this.options;
+    const current = this.problem;
+    if (current?.kind === 'refused' && current.reason === error.reason && current.message === error.message) {
+      this.markStoreReachable();
+      return; // the same document refused again: counted and logged once
+    }
     events.setRefused(error.reason);
     if (error.security) {
       this.securityEvent(KEY_SET_OBJECT, error);

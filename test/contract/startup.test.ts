@@ -40,7 +40,8 @@ describe('npm start (local stack)', () => {
     });
     try {
       const base = `http://127.0.0.1:${jwksPort}`;
-      await eventually(async () => (await rawRequest(base, '/jwks').catch(() => ({ status: 0 }))).status === 200, 15_000);
+      const up = async (url: string, path: string) => (await rawRequest(url, path).catch(() => ({ status: 0 }))).status === 200;
+      await eventually(async () => (await up(base, '/jwks')) && (await up(`http://127.0.0.1:${jwkPort}`, '/readyz')), 15_000);
       const set = JSON.parse((await rawRequest(base, '/jwks')).body.toString()) as { keys: { kid: string; use: string }[] };
       expect(set.keys.map((key) => key.use).sort()).toEqual(['enc', 'sig', 'sig']);
       const one = await rawRequest(`http://127.0.0.1:${jwkPort}`, `/jwk/${set.keys[0]!.kid}`);
