@@ -6,6 +6,7 @@
 import { getFunction } from '@google-cloud/functions-framework/testing';
 import type { AddressInfo } from 'node:net';
 import { EnvReader } from '../shared/config/env.js';
+import { LOG_LEVELS } from '../shared/config/serving-config.js';
 import { exitOnConfigError } from '../shared/config/exit-on-config-error.js';
 import { hostHandler } from '../shared/http/node-host.js';
 import type { RequestHandler } from '../shared/http/serving-handler.js';
@@ -24,14 +25,15 @@ const settings = exitOnConfigError('host', () => {
   const port = env.integer('PORT', 8080, { min: 0, max: 65_535 });
   const host = env.raw('HOST');
   const shutdownGraceMs = env.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 120_000 });
+  const logLevel = env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   env.finish();
-  return { target, port, host, shutdownGraceMs };
+  return { target, port, host, shutdownGraceMs, logLevel };
 });
 
 await import(FUNCTION_MODULES[settings.target] as string);
 const handler = getFunction(settings.target) as RequestHandler | undefined;
 if (handler === undefined) throw new Error(`function ${settings.target} did not register itself`);
-const logger = createLogger({ service: settings.target, level: process.env.LOG_LEVEL ?? 'info' });
+const logger = createLogger({ service: settings.target, level: settings.logLevel });
 const server = await hostHandler(handler, { ...settings, logger });
 const { address, port } = server.address() as AddressInfo;
 logger.info({ event: 'listening', address, port }, `${settings.target} listening on ${address}:${port}`);

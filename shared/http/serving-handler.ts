@@ -100,7 +100,7 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
     sendError(res, head, 503, 'not_ready', 'no valid key set has been loaded yet', notReadyHeaders);
   }
 
-  function probe(route: Route, req: IncomingMessage, res: ServerResponse, method: string, started: number): void {
+  function probe(route: Route, res: ServerResponse, method: string, started: number): void {
     if (method !== 'GET' && method !== 'HEAD') {
       sendError(res, false, 405, 'method_not_allowed', `use ${PROBE_METHODS}`, { 'Cache-Control': 'no-store', Allow: PROBE_METHODS });
     } else if (route === 'healthz') {
@@ -131,7 +131,7 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
     let route: Route = 'other';
     try {
       if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
-        probe(path.slice(1) as Route, req, res, method, started);
+        probe(path.slice(1) as Route, res, method, started);
         return;
       }
       if (resource === 'set' && path === '/jwks') {

@@ -7,7 +7,7 @@
  */
 export const MAX_KID_LENGTH = 128;
 
-const KID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const KID_PATTERN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_KID_LENGTH}}$`);
 
 export function isValidKid(value: unknown): value is string {
   return typeof value === 'string' && KID_PATTERN.test(value);

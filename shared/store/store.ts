@@ -8,23 +8,17 @@ import { isValidKid } from '../jwks/kid.js';
 /** A name the store will accept. Only these two shapes exist, so no name can leave the store. */
 export type ObjectName = string & { readonly __objectName: true };
 
-const OBJECT_NAME = /^(?:jwks\.json|jwk-[A-Za-z0-9_-]{1,128}\.json)$/;
-
 export const KEY_SET_OBJECT = 'jwks.json' as ObjectName;
 
 export function isObjectName(name: string): name is ObjectName {
-  return OBJECT_NAME.test(name);
+  if (name === KEY_SET_OBJECT) return true;
+  return name.startsWith('jwk-') && name.endsWith('.json') && isValidKid(name.slice('jwk-'.length, -'.json'.length));
 }
 
 /** The per-kid file for a key. Throws on a kid that is not valid, so callers cannot build a path. */
 export function keyObjectName(kid: string): ObjectName {
   if (!isValidKid(kid)) throw new TypeError('invalid kid for an object name');
   return `jwk-${kid}.json` as ObjectName;
-}
-
-/** The kid of a per-kid object name, or undefined for jwks.json. */
-export function kidOfObjectName(name: ObjectName): string | undefined {
-  return name === KEY_SET_OBJECT ? undefined : name.slice('jwk-'.length, -'.json'.length);
 }
 
 export interface StoredObject {
