@@ -16,6 +16,7 @@ import { createLogger } from '../shared/observability/logger.js';
 const FUNCTION_MODULES: Readonly<Record<string, string>> = {
   'jwks-get': './jwks-get/index.js',
   'jwk-get': './jwk-get/index.js',
+  'key-rotated': './key-rotated/index.js',
 };
 
 const settings = exitOnConfigError('host', () => {

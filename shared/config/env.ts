@@ -20,6 +20,12 @@ export class EnvReader {
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   }
 
+  /** A secret exactly as given (not trimmed), or undefined when unset or blank. Never echoed. */
+  secret(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value;
+  }
+
   string(name: string, fallback: string): string {
     return this.raw(name) ?? fallback;
   }
@@ -31,6 +37,23 @@ export class EnvReader {
     if (!Number.isSafeInteger(parsed) || parsed < range.min || parsed > range.max) {
       this.problem(name, `must be an integer from ${range.min} to ${range.max} (got ${quote(value)})`);
       return fallback;
+    }
+    return parsed;
+  }
+
+  /**
+   * A duration such as `48h`, `30m`, `90s`, `2d` or `1500ms`; a bare number is seconds. Returned
+   * in milliseconds.
+   */
+  durationMs(name: string, fallbackMs: number, range: { minMs: number; maxMs: number }): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallbackMs;
+    const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value);
+    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match?.[2] ?? 's'] ?? 1000;
+    const parsed = match ? Number(match[1]) * unitMs : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < range.minMs || parsed > range.maxMs) {
+      this.problem(name, `must be a duration like 48h, 30m, 90s or 2d, from ${range.minMs / 1000}s to ${range.maxMs / 1000}s (got ${quote(value)})`);
+      return fallbackMs;
     }
     return parsed;
   }

@@ -100,7 +100,8 @@ export function validatePublicJwk(candidate: unknown, where: string): PublicJwk 
   return candidate as unknown as PublicJwk;
 }
 
-function algorithmFits(kty: string, use: KeyUse, alg: string, crv: string | undefined): boolean {
+/** Whether `alg` is one a client accepts for this key type, use and curve (RFC 7518). */
+export function algorithmFits(kty: string, use: KeyUse, alg: string, crv: string | undefined): boolean {
   if (!(ALGORITHMS[kty]?.[use] ?? []).includes(alg)) return false;
   if (kty === 'EC' && use === 'sig') return EC_SIGNING_ALG_BY_CRV[crv ?? ''] === alg;
   if (kty === 'OKP') return use === 'sig' ? crv === 'Ed25519' : crv === 'X25519';

@@ -50,6 +50,8 @@ export interface KeySetStore {
   remove(name: ObjectName): Promise<void>;
   /** Names of the objects present that follow the naming scheme; anything else is ignored. */
   list(): Promise<ObjectName[]>;
+  /** Releases connections, so a one-shot process can exit; a backend without any has none. */
+  close?(): void;
 }
 
 export type StoreFailure = 'unavailable' | 'timeout' | 'too_large' | 'not_a_file' | 'outside_store' | 'write_failed';

@@ -1,0 +1,94 @@
+import { describeCmError, cmErrorCode } from './cm-error.js';
+import { CipherTrustError, type CipherTrustEndpoint } from './errors.js';
+import type { CipherTrustSession } from './session.js';
+import type { CipherTrustRequest, CipherTrustResponse, CipherTrustTransport } from './transport.js';
+
+/** A listing whose `total` or content moves while it is paged is read again, this many times. */
+const MAX_LIST_PASSES = 3;
+/** Far above any real key count; stops a CM that keeps answering full pages forever. */
+const MAX_PAGES = 10_000;
+
+/**
+ * The two CM calls publication needs: list keys by label selector, get one key. Every call carries
+ * the session's JWT; a 401 drops it and the call is made once more with a fresh login.
+ */
+export class CipherTrustClient {
+  constructor(
+    private readonly transport: CipherTrustTransport,
+    private readonly session: CipherTrustSession,
+  ) {}
+
+  /**
+   * Every resource matching the selector (raw JSON, parsed by the caller). Pages with skip/limit
+   * until `total`; CM may cap `limit`, so the next skip is what was actually received. A listing
+   * that changed underneath (total moved, or duplicates/gaps across pages) is read again.
+   */
+  async listKeys(selector: string, pageSize: number): Promise<unknown[]> {
+    for (let pass = 1; pass <= MAX_LIST_PASSES; pass++) {
+      const listing = await this.listOnce(selector, pageSize);
+      if (listing.consistent) return listing.resources;
+    }
+    throw new CipherTrustError('unavailable', 'keys2_list', `the key list kept changing while it was read (${MAX_LIST_PASSES} passes)`);
+  }
+
+  async getKey(id: string): Promise<unknown> {
+    const response = await this.call({ endpoint: 'keys2_get', method: 'GET', path: `/api/v1/vault/keys2/${encodeURIComponent(id)}` });
+    return response.body;
+  }
+
+  private async listOnce(selector: string, pageSize: number): Promise<{ resources: unknown[]; consistent: boolean }> {
+    const resources: unknown[] = [];
+    const ids = new Set<string>();
+    const totals = new Set<number>();
+    let duplicates = 0;
+    let skip = 0;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const response = await this.call({
+        endpoint: 'keys2_list',
+        method: 'GET',
+        path: '/api/v1/vault/keys2',
+        query: { labels: selector, skip: String(skip), limit: String(pageSize) },
+      });
+      const envelope = response.body as { total?: unknown; resources?: unknown } | undefined;
+      if (!Array.isArray(envelope?.resources) || typeof envelope.total !== 'number') {
+        throw new CipherTrustError('malformed_response', 'keys2_list', 'the key list answer has no resources array or total');
+      }
+      const items: unknown[] = envelope.resources;
+      totals.add(envelope.total);
+      for (const item of items) {
+        const id = (item as { id?: unknown } | null)?.id;
+        if (typeof id === 'string' && ids.has(id)) {
+          duplicates++;
+          continue;
+        }
+        if (typeof id === 'string') ids.add(id);
+        resources.push(item);
+      }
+      skip += items.length;
+      if (items.length === 0 || skip >= envelope.total) {
+        return { resources, consistent: totals.size === 1 && duplicates === 0 && resources.length === envelope.total };
+      }
+    }
+    throw new CipherTrustError('malformed_response', 'keys2_list', `the key list did not end within ${MAX_PAGES} pages`);
+  }
+
+  private async call(request: Omit<CipherTrustRequest, 'bearer'>): Promise<CipherTrustResponse> {
+    const jwt = await this.session.jwt();
+    let response = await this.transport.send({ ...request, bearer: jwt });
+    if (response.status === 401) {
+      // The token may have been revoked or expired early: one fresh login, then give up.
+      this.session.invalidate(jwt);
+      response = await this.transport.send({ ...request, bearer: await this.session.jwt() });
+      if (response.status === 401) throw failure('unauthorized', request.endpoint, response);
+    }
+    if (response.status < 200 || response.status > 299) throw failure('rejected', request.endpoint, response);
+    return response;
+  }
+}
+
+function failure(kind: 'unauthorized' | 'rejected', endpoint: CipherTrustEndpoint, response: CipherTrustResponse): CipherTrustError {
+  return new CipherTrustError(kind, endpoint, `CipherTrust Manager answered ${describeCmError(response)}`, {
+    status: response.status,
+    ...(cmErrorCode(response) !== undefined && { cmCode: cmErrorCode(response) }),
+  });
+}

@@ -1,0 +1,84 @@
+import { mapConcurrently } from '../util/map-concurrently.js';
+import type { CipherTrustClient } from './client.js';
+import { parseCmKey, type CmKey } from './cm-key.js';
+
+export interface KeyReaderOptions {
+  /** CM label selector, e.g. `jwks=publish`. */
+  readonly selector: string;
+  readonly pageSize: number;
+  /** Parallel GETs for public keys. */
+  readonly concurrency: number;
+}
+
+export interface MalformedResource {
+  readonly id: string | undefined;
+  readonly problem: string;
+}
+
+export interface KeyReadResult {
+  /** Every well-formed resource, with `publickey` filled in for key pairs. */
+  readonly keys: readonly CmKey[];
+  /** Resources we could not read; each is skipped, the rest still publish. */
+  readonly malformed: readonly MalformedResource[];
+  /** GET /vault/keys2/{id} calls made by this read. */
+  readonly fetched: number;
+}
+
+interface CachedPublicKey {
+  readonly version: number;
+  readonly updatedAt: string;
+  readonly key: CmKey;
+}
+
+/**
+ * Reads the candidate keys from CM: one listing by label selector, then the public key of each key
+ * pair the listing did not include. A key whose id, version and updatedAt are unchanged since the
+ * last read is not fetched again (a rotation or state change moves updatedAt).
+ */
+export class CipherTrustKeyReader {
+  private cache = new Map<string, CachedPublicKey>();
+
+  constructor(
+    private readonly client: Pick<CipherTrustClient, 'listKeys' | 'getKey'>,
+    private readonly options: KeyReaderOptions,
+  ) {}
+
+  async read(): Promise<KeyReadResult> {
+    const listed = await this.client.listKeys(this.options.selector, this.options.pageSize);
+    const malformed: MalformedResource[] = [];
+    const keys: CmKey[] = [];
+    for (const resource of listed) {
+      const parsed = parseCmKey(resource);
+      if (parsed.ok) keys.push(parsed.key);
+      else malformed.push({ id: parsed.id, problem: parsed.problem });
+    }
+    const nextCache = new Map<string, CachedPublicKey>();
+    let fetched = 0;
+    const completed = await mapConcurrently(keys, this.options.concurrency, async (key) => {
+      if (!needsPublicKey(key)) return key;
+      const cached = this.cache.get(key.id);
+      if (cached !== undefined && cached.version === key.version && cached.updatedAt === key.updatedAt) {
+        nextCache.set(key.id, cached);
+        return { ...key, publickey: cached.key.publickey };
+      }
+      fetched++;
+      const parsed = parseCmKey(await this.client.getKey(key.id));
+      if (!parsed.ok || parsed.key.id !== key.id) {
+        malformed.push({ id: key.id, problem: parsed.ok ? 'GET answered another key' : parsed.problem });
+        return undefined;
+      }
+      // The single-key answer is the fresher view (the key may have changed since the listing).
+      nextCache.set(key.id, { version: parsed.key.version, updatedAt: parsed.key.updatedAt, key: parsed.key });
+      return parsed.key;
+    });
+    // Only keys still listed stay cached, so the cache never outgrows CM's content.
+    this.cache = nextCache;
+    return { keys: completed.filter((key): key is CmKey => key !== undefined), malformed, fetched };
+  }
+}
+
+/** Key pairs whose listing lacks the public half. Destroyed keys may have none left; we still ask. */
+function needsPublicKey(key: CmKey): boolean {
+  if (key.publickey !== undefined) return false;
+  return key.objectType.toLowerCase() === 'private key' && ['rsa', 'ec'].includes(key.algorithm.toLowerCase());
+}

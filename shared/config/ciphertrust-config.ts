@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import type { EnvReader } from './env.js';
+
+/** How key-rotated proves who it is to CipherTrust Manager (POST /api/v1/auth/tokens grant). */
+export type CipherTrustGrant =
+  | { readonly type: 'password'; readonly username: string; readonly password: string }
+  | { readonly type: 'refresh_token'; readonly refreshToken: string }
+  | { readonly type: 'client_credential' };
+
+export interface CipherTrustConfig {
+  /** Base URL without a trailing slash, e.g. https://cm.bank.internal. */
+  readonly url: string;
+  readonly grant: CipherTrustGrant;
+  /** CM domain to log in to; undefined means CM's default (root). */
+  readonly domain: string | undefined;
+  /** PEM contents, read at start so a missing file is a configuration error, not a 3 a.m. surprise. */
+  readonly caPem: string | undefined;
+  readonly clientCertPem: string | undefined;
+  readonly clientKeyPem: string | undefined;
+  /** CM label selector for the keys to publish, e.g. `jwks=publish`. */
+  readonly keySelector: string;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  /** Retries stop once this much time has gone by since the first attempt of a request. */
+  readonly retryBudgetMs: number;
+  /** Parallel GET /vault/keys2/{id} calls. */
+  readonly concurrency: number;
+  readonly pageSize: number;
+}
+
+export const DEFAULT_KEY_SELECTOR = 'jwks=publish';
+// CM label keys and values: conservative charset, so the selector is passed through as is.
+const LABEL_SELECTOR = /^[A-Za-z0-9_.\-/]+=[A-Za-z0-9_.\-/]*(,[A-Za-z0-9_.\-/]+=[A-Za-z0-9_.\-/]*)*$/;
+
+/**
+ * Reads the CIPHERTRUST_* variables. Exactly one way to authenticate must be configured: a
+ * password (with a username), a refresh token, or a client certificate alone (client_credential).
+ */
+export function readCipherTrustConfig(env: EnvReader): CipherTrustConfig {
+  const allowInsecure = env.boolean('CIPHERTRUST_ALLOW_INSECURE_HTTP', false);
+  const url = readUrl(env, allowInsecure);
+  const clientCertPem = readPemFile(env, 'CIPHERTRUST_CLIENT_CERT_FILE');
+  const clientKeyPem = readPemFile(env, 'CIPHERTRUST_CLIENT_KEY_FILE');
+  if ((clientCertPem === undefined) !== (clientKeyPem === undefined)) {
+    env.problem('CIPHERTRUST_CLIENT_CERT_FILE', 'and CIPHERTRUST_CLIENT_KEY_FILE must be set together');
+  }
+  const keySelector = env.string('CIPHERTRUST_KEY_SELECTOR', DEFAULT_KEY_SELECTOR);
+  if (!LABEL_SELECTOR.test(keySelector)) {
+    env.problem('CIPHERTRUST_KEY_SELECTOR', 'must be a label selector like jwks=publish or a=x,b=y');
+  }
+  return {
+    url,
+    grant: readGrant(env, clientCertPem !== undefined && clientKeyPem !== undefined),
+    domain: env.raw('CIPHERTRUST_DOMAIN'),
+    caPem: readPemFile(env, 'CIPHERTRUST_CA_FILE'),
+    clientCertPem,
+    clientKeyPem,
+    keySelector,
+    timeoutMs: env.integer('CIPHERTRUST_TIMEOUT_MS', 10_000, { min: 100, max: 300_000 }),
+    maxAttempts: env.integer('CIPHERTRUST_MAX_ATTEMPTS', 4, { min: 1, max: 10 }),
+    retryBudgetMs: env.integer('CIPHERTRUST_RETRY_BUDGET_MS', 30_000, { min: 0, max: 600_000 }),
+    concurrency: env.integer('CIPHERTRUST_CONCURRENCY', 4, { min: 1, max: 32 }),
+    pageSize: env.integer('CIPHERTRUST_PAGE_SIZE', 100, { min: 1, max: 1000 }),
+  };
+}
+
+function readUrl(env: EnvReader, allowInsecure: boolean): string {
+  const value = env.httpUrl('CIPHERTRUST_URL');
+  if (value === undefined) {
+    if (env.raw('CIPHERTRUST_URL') === undefined) env.problem('CIPHERTRUST_URL', 'must be set (https://<CipherTrust Manager host>)');
+    return '';
+  }
+  const url = new URL(value);
+  if (url.protocol === 'http:' && !allowInsecure) {
+    env.problem('CIPHERTRUST_URL', 'must be https:// (plain http only with CIPHERTRUST_ALLOW_INSECURE_HTTP=true, for tests)');
+  }
+  if (url.search !== '' || url.hash !== '') env.problem('CIPHERTRUST_URL', 'must not have a query or fragment');
+  return value.replace(/\/+$/, '');
+}
+
+function readGrant(env: EnvReader, hasClientCertificate: boolean): CipherTrustGrant {
+  const username = env.raw('CIPHERTRUST_USERNAME');
+  // Secrets are not trimmed: a password may legitimately end in a space.
+  const password = env.secret('CIPHERTRUST_PASSWORD');
+  const refreshToken = env.secret('CIPHERTRUST_REFRESH_TOKEN');
+  if (password !== undefined && refreshToken !== undefined) {
+    env.problem('CIPHERTRUST_PASSWORD', 'and CIPHERTRUST_REFRESH_TOKEN are both set: set only one');
+  }
+  if (refreshToken !== undefined) return { type: 'refresh_token', refreshToken };
+  if (password !== undefined) {
+    if (username === undefined) env.problem('CIPHERTRUST_USERNAME', 'must be set with CIPHERTRUST_PASSWORD');
+    return { type: 'password', username: username ?? '', password };
+  }
+  if (!hasClientCertificate) {
+    env.problem(
+      'CIPHERTRUST_PASSWORD',
+      'or CIPHERTRUST_REFRESH_TOKEN must be set (or CIPHERTRUST_CLIENT_CERT_FILE and CIPHERTRUST_CLIENT_KEY_FILE for client_credential)',
+    );
+  }
+  return { type: 'client_credential' };
+}
+
+function readPemFile(env: EnvReader, name: string): string | undefined {
+  const path = env.raw(name);
+  if (path === undefined) return undefined;
+  try {
+    const contents = readFileSync(path, 'utf8');
+    if (!contents.includes('-----BEGIN ')) {
+      env.problem(name, `does not name a PEM file (${path})`);
+      return undefined;
+    }
+    return contents;
+  } catch (error) {
+    env.problem(name, `cannot be read (${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+}

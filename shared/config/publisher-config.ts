@@ -1,0 +1,61 @@
+import { readCipherTrustConfig, type CipherTrustConfig } from './ciphertrust-config.js';
+import { EnvReader, type Env } from './env.js';
+import { LOG_LEVELS, type LogLevel } from './serving-config.js';
+import { readStoreConfig, type StoreConfig } from './store-config.js';
+
+/** What one publication cycle needs: shared by the key-rotated function and the jwks-refresh CLI. */
+export interface PublisherConfig {
+  readonly ciphertrust: CipherTrustConfig;
+  readonly store: StoreConfig;
+  /** A Deactivated signing key stays published this long after its deactivation date. */
+  readonly retainDeactivatedMs: number;
+  /** Publishing a set with no key is refused unless this is true. */
+  readonly allowEmpty: boolean;
+  readonly maxSetBytes: number;
+  readonly logLevel: LogLevel;
+}
+
+/** Extra settings of the key-rotated HTTP function. */
+export interface KeyRotatedConfig extends PublisherConfig {
+  /** When set, every event must carry `Authorization: Bearer <secret>`. */
+  readonly sharedSecret: string | undefined;
+  readonly maxEventBytes: number;
+}
+
+const HOUR_MS = 3_600_000;
+const MIN_SECRET_LENGTH = 32;
+
+/** Throws ConfigError naming every bad variable. */
+export function loadPublisherConfig(env: Env, cwd: string = process.cwd()): PublisherConfig {
+  const reader = new EnvReader(env);
+  const config = readPublisherConfig(reader, cwd);
+  reader.finish();
+  return config;
+}
+
+export function loadKeyRotatedConfig(env: Env, cwd: string = process.cwd()): KeyRotatedConfig {
+  const reader = new EnvReader(env);
+  const publisher = readPublisherConfig(reader, cwd);
+  const sharedSecret = reader.secret('KEY_ROTATED_SHARED_SECRET');
+  if (sharedSecret !== undefined && sharedSecret.length < MIN_SECRET_LENGTH) {
+    reader.problem('KEY_ROTATED_SHARED_SECRET', `must be at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  const config: KeyRotatedConfig = {
+    ...publisher,
+    sharedSecret,
+    maxEventBytes: reader.integer('KEY_ROTATED_MAX_EVENT_BYTES', 64 * 1024, { min: 1024, max: 1024 * 1024 }),
+  };
+  reader.finish();
+  return config;
+}
+
+function readPublisherConfig(reader: EnvReader, cwd: string): PublisherConfig {
+  return {
+    ciphertrust: readCipherTrustConfig(reader),
+    store: readStoreConfig(reader, cwd),
+    retainDeactivatedMs: reader.durationMs('JWKS_RETAIN_DEACTIVATED', 48 * HOUR_MS, { minMs: 0, maxMs: 365 * 24 * HOUR_MS }),
+    allowEmpty: reader.boolean('JWKS_ALLOW_EMPTY', false),
+    maxSetBytes: reader.integer('JWKS_MAX_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+}

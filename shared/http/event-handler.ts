@@ -1,0 +1,149 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseCloudEvents, type ReceivedEvent } from '../events/rotation-events.js';
+import type { Logger } from '../observability/logger.js';
+import type { PublisherMetrics } from '../observability/publisher-metrics.js';
+import type { CycleResult, CycleTrigger } from '../publisher/publication-cycle.js';
+import { answerHealth, answerMetrics } from './probes.js';
+import { readBody } from './read-body.js';
+import { pathOf } from './request-target.js';
+import { sendError, sendJson } from './responses.js';
+import type { RequestHandler } from './serving-handler.js';
+
+/** What /readyz reports about the publisher. */
+export interface PublisherStatus {
+  readonly lastSuccess: Date | undefined;
+  readonly lastResult: CycleResult | undefined;
+  readonly lastResultAt: Date | undefined;
+}
+
+export interface EventHandlerOptions {
+  /** Runs (or joins) one publication cycle covering these triggers; resolves with its result. */
+  readonly requestPublication: (triggers: CycleTrigger[]) => Promise<CycleResult>;
+  readonly status: () => PublisherStatus;
+  readonly metrics: PublisherMetrics;
+  readonly logger: Logger;
+  readonly sharedSecret: string | undefined;
+  readonly maxEventBytes: number;
+}
+
+const EVENT_PATH = '/';
+
+/**
+ * The HTTP face of key-rotated. POST / takes CloudEvents (binary or structured): a ping or a
+ * rotation event runs a publication and the answer says how it went (non-2xx when it failed, so
+ * Knative delivery retries); other types are acknowledged and ignored. GET /healthz, /readyz and
+ * /metrics are the probes. The event body is never used: keys always come from CM.
+ */
+export function createEventHandler(options: EventHandlerOptions): RequestHandler {
+  const { metrics, logger } = options;
+  const expectedSecret = options.sharedSecret === undefined ? undefined : digest(options.sharedSecret);
+
+  async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (expectedSecret !== undefined && !presentsSecret(req, expectedSecret)) {
+      metrics.eventReceived('unauthorized');
+      logger.warn({ event: 'event_unauthorized', remoteAddress: req.socket.remoteAddress }, 'event without the shared secret refused');
+      return sendError(res, false, 401, 'unauthorized', 'this endpoint needs Authorization: Bearer <shared secret>', {
+        'Cache-Control': 'no-store',
+        'WWW-Authenticate': 'Bearer',
+      });
+    }
+    const body = await readBody(req, options.maxEventBytes);
+    if (!body.ok) {
+      if (body.reason === 'aborted') return;
+      metrics.eventReceived('too_large');
+      res.setHeader('Connection', 'close');
+      return sendError(res, false, 413, 'too_large', `an event is at most ${options.maxEventBytes} bytes`);
+    }
+    const parsed = parseCloudEvents(req.headers, body.body);
+    if (!parsed.ok) {
+      metrics.eventReceived('invalid');
+      logger.warn({ event: 'event_invalid', problem: parsed.problem }, 'request is not a valid CloudEvent');
+      return sendError(res, false, 400, 'invalid_cloudevent', parsed.problem);
+    }
+    const relevant = parsed.events.filter((event) => event.kind !== 'unknown');
+    for (const event of parsed.events) {
+      metrics.eventReceived(event.kind === 'unknown' ? 'ignored' : event.kind);
+      logger.info(
+        { event: event.kind === 'unknown' ? 'event_ignored' : 'event_received', eventId: event.id, eventType: event.type, eventSource: event.source },
+        event.kind === 'unknown' ? `event type ${event.type} is not one key-rotated acts on; acknowledged` : `${event.kind} event received`,
+      );
+    }
+    if (relevant.length === 0) return sendJson(res, false, 202, { status: 'ignored', message: 'no event type this function acts on' });
+    // One cycle covers every event of a batch: they all ask for the same thing, a fresh read of CM.
+    answerWithResult(res, await options.requestPublication(relevant.map(triggerOf)));
+  }
+
+  function answerWithResult(res: ServerResponse, result: CycleResult): void {
+    const summary = { outcome: result.outcome, added: result.added.length, removed: result.removed.length, keys: result.keys };
+    switch (result.outcome) {
+      case 'published':
+      case 'unchanged':
+      case 'dry_run':
+        return sendJson(res, false, 200, summary);
+      case 'refused':
+        return sendJson(res, false, 409, { ...summary, error: 'publication_refused', guard: result.guard?.guard, message: result.message });
+      case 'failed': {
+        const status = result.failure === 'ciphertrust' ? 502 : result.failure === 'store' ? 503 : 500;
+        const error = result.failure === 'ciphertrust' ? 'ciphertrust_failed' : result.failure === 'store' ? 'store_failed' : 'publication_failed';
+        return sendJson(res, false, status, { ...summary, error, message: result.message });
+      }
+    }
+  }
+
+  function readiness(res: ServerResponse, head: boolean): void {
+    const { lastSuccess, lastResult, lastResultAt } = options.status();
+    const degraded = lastResult !== undefined && (lastResult.outcome === 'failed' || lastResult.outcome === 'refused');
+    // Always 200: an unready key-rotated would stop receiving the very events that can fix it.
+    sendJson(res, head, 200, {
+      status: degraded ? 'degraded' : 'ok',
+      lastSuccess: lastSuccess?.toISOString() ?? null,
+      lastOutcome: lastResult?.outcome ?? null,
+      lastOutcomeAt: lastResultAt?.toISOString() ?? null,
+      problem: degraded ? { failure: lastResult.failure ?? null, guard: lastResult.guard?.guard ?? null, message: lastResult.message ?? null } : null,
+    });
+  }
+
+  function fail(res: ServerResponse, error: unknown): void {
+    logger.error({ event: 'request_failed', err: error }, 'request failed');
+    if (!res.headersSent) sendError(res, false, 500, 'internal_error', 'the request could not be answered');
+    else res.destroy();
+  }
+
+  return function handleKeyRotatedRequest(req, res) {
+    const path = pathOf(req.url);
+    const method = req.method ?? 'GET';
+    const head = method === 'HEAD';
+    try {
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics') {
+        if (method !== 'GET' && !head) {
+          return sendError(res, false, 405, 'method_not_allowed', 'use GET, HEAD', { 'Cache-Control': 'no-store', Allow: 'GET, HEAD' });
+        }
+        if (path === '/healthz') return answerHealth(res, head);
+        if (path === '/readyz') return readiness(res, head);
+        answerMetrics(res, head, metrics.registry).catch((error: unknown) => fail(res, error));
+        return;
+      }
+      if (path !== EVENT_PATH) return sendError(res, head, 404, 'not_found', 'no such resource');
+      if (method !== 'POST') return sendError(res, head, 405, 'method_not_allowed', 'post CloudEvents here', { 'Cache-Control': 'no-store', Allow: 'POST' });
+      receive(req, res).catch((error: unknown) => fail(res, error));
+    } catch (error) {
+      fail(res, error);
+    }
+  };
+}
+
+function triggerOf(event: ReceivedEvent): CycleTrigger {
+  return { kind: event.kind === 'ping' ? 'ping' : 'rotation', eventId: event.id, eventType: event.type };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Compared as digests in constant time, so neither length nor content leaks through timing. */
+function presentsSecret(req: IncomingMessage, expected: Buffer): boolean {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer (.+)$/.exec(header);
+  return match !== null && timingSafeEqual(digest(match[1] as string), expected);
+}

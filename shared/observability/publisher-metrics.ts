@@ -1,0 +1,111 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CipherTrustEndpoint } from '../ciphertrust/errors.js';
+import type { SkipReason } from '../publisher/cm-key-to-jwk.js';
+import type { GuardName } from '../publisher/guards.js';
+import type { CycleOutcome } from '../publisher/publication-cycle.js';
+import type { PublicationObserver } from '../publisher/publication-observer.js';
+import type { PlannedKey } from '../publisher/publication-policy.js';
+
+/** How key-rotated classified an incoming request. */
+export type EventDisposition = 'ping' | 'rotation' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large';
+
+/** The publisher's metrics, in a registry of its own (no prom-client global state). */
+export class PublisherMetrics implements PublicationObserver {
+  readonly registry = new Registry();
+  private readonly lastSuccess: Gauge;
+  private readonly publications: Counter<'outcome'>;
+  private readonly cycleDuration: Histogram;
+  private readonly guardRefusals: Counter<'guard'>;
+  private readonly skipped: Counter<'reason'>;
+  private readonly published: Gauge<'use' | 'state'>;
+  private readonly cmRequests: Counter<'endpoint' | 'status'>;
+  private readonly cmLatency: Histogram<'endpoint'>;
+  private readonly events: Counter<'disposition'>;
+
+  constructor(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+    const registers = [this.registry];
+    this.lastSuccess = new Gauge({
+      name: 'jwks_publisher_last_success_timestamp_seconds',
+      help: 'Unix time of the last publication cycle that ended with the store matching CipherTrust Manager.',
+      registers,
+    });
+    this.publications = new Counter({
+      name: 'jwks_publisher_publications_total',
+      help: 'Publication cycles by outcome: published, unchanged, refused (a guard), failed, dry_run.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.cycleDuration = new Histogram({
+      name: 'jwks_publisher_cycle_duration_seconds',
+      help: 'Duration of a publication cycle, CipherTrust Manager calls included.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.guardRefusals = new Counter({
+      name: 'jwks_publisher_guard_refusals_total',
+      help: 'Publications refused by a guard (empty_set, mass_removal); the current files were kept.',
+      labelNames: ['guard'],
+      registers,
+    });
+    this.skipped = new Counter({
+      name: 'jwks_publisher_keys_skipped_total',
+      help: 'CipherTrust Manager keys not published, per cycle, by reason; private_key_material is a security event.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.published = new Gauge({
+      name: 'jwks_publisher_keys_published',
+      help: 'Keys in the published set after the last successful cycle, by use and CipherTrust Manager state.',
+      labelNames: ['use', 'state'],
+      registers,
+    });
+    this.cmRequests = new Counter({
+      name: 'jwks_ciphertrust_requests_total',
+      help: 'CipherTrust Manager requests (each attempt) by endpoint and HTTP status, or timeout / network_error.',
+      labelNames: ['endpoint', 'status'],
+      registers,
+    });
+    this.cmLatency = new Histogram({
+      name: 'jwks_ciphertrust_request_duration_seconds',
+      help: 'CipherTrust Manager request duration (each attempt) by endpoint.',
+      labelNames: ['endpoint'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.events = new Counter({
+      name: 'jwks_publisher_events_total',
+      help: 'Requests to key-rotated by disposition: ping, rotation, ignored (unknown type), invalid, unauthorized, too_large.',
+      labelNames: ['disposition'],
+      registers,
+    });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  cycleFinished(outcome: CycleOutcome, seconds: number, at: Date): void {
+    this.publications.inc({ outcome });
+    this.cycleDuration.observe(seconds);
+    if (outcome === 'published' || outcome === 'unchanged') this.lastSuccess.set(at.getTime() / 1000);
+  }
+
+  guardRefused(guard: GuardName): void {
+    this.guardRefusals.inc({ guard });
+  }
+
+  keySkipped(reason: SkipReason): void {
+    this.skipped.inc({ reason });
+  }
+
+  keysPublished(keys: readonly PlannedKey[]): void {
+    this.published.reset();
+    for (const { jwk, sources } of keys) this.published.inc({ use: jwk.use, state: sources[0]?.state ?? 'unknown' });
+  }
+
+  ciphertrustRequest(endpoint: CipherTrustEndpoint, status: string, seconds: number): void {
+    this.cmRequests.inc({ endpoint, status });
+    this.cmLatency.observe({ endpoint }, seconds);
+  }
+
+  eventReceived(disposition: EventDisposition): void {
+    this.events.inc({ disposition });
+  }
+}

@@ -1,0 +1,13 @@
+import type { SkipReason } from './cm-key-to-jwk.js';
+import type { GuardName } from './guards.js';
+import type { CycleOutcome } from './publication-cycle.js';
+import type { PlannedKey } from './publication-policy.js';
+
+/** What a publication cycle reports as it runs; the metrics implement it (no prom-client here). */
+export interface PublicationObserver {
+  cycleFinished(outcome: CycleOutcome, seconds: number, at: Date): void;
+  guardRefused(guard: GuardName): void;
+  keySkipped(reason: SkipReason): void;
+  /** The set now in the store, after a successful write (changed or not). */
+  keysPublished(keys: readonly PlannedKey[]): void;
+}
