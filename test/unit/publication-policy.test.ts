@@ -1,0 +1,124 @@
+import { convertCmKey } from '../../shared/publisher/cm-key-to-jwk.js';
+import { checkGuards } from '../../shared/publisher/guards.js';
+import { applyPublicationPolicy } from '../../shared/publisher/publication-policy.js';
+import type { CmKey } from '../../shared/ciphertrust/cm-key.js';
+import { ENCRYPT_DECRYPT, SIGN_VERIFY, ecCmKey, type FixtureOptions } from '../support/cm-keys.js';
+
+const NOW = new Date('2026-11-24T12:00:00.000Z');
+const HOUR = 3_600_000;
+const RETAIN = 48 * HOUR;
+
+async function plan(keys: readonly CmKey[], now = NOW) {
+  return applyPublicationPolicy(await Promise.all(keys.map((key) => convertCmKey(key))), now, RETAIN);
+}
+
+function key(options: FixtureOptions & { use?: 'sig' | 'enc' } = {}): CmKey {
+  return ecCmKey('prime256v1', { usageMask: options.use === 'enc' ? ENCRYPT_DECRYPT : SIGN_VERIFY, ...options }).key;
+}
+
+async function publishedStates(use: 'sig' | 'enc'): Promise<string[]> {
+  const states = ['Pre-Active', 'Active', 'Deactivated', 'Compromised', 'Destroyed', 'Destroyed Compromised'];
+  const keys = states.map((state) => key({ use, state, name: state, deactivationDate: new Date(NOW.getTime() - HOUR).toISOString() }));
+  const outcome = await plan(keys);
+  return outcome.keys.map((planned) => planned.sources[0]!.state).sort();
+}
+
+describe('applyPublicationPolicy', () => {
+  it('publishes signing keys that are Pre-Active, Active, or Deactivated within the retention', async () => {
+    expect(await publishedStates('sig')).toEqual(['Active', 'Deactivated', 'Pre-Active']);
+  });
+
+  it('publishes encryption keys only while Active', async () => {
+    expect(await publishedStates('enc')).toEqual(['Active']);
+  });
+
+  it('keeps a deactivated signing key exactly until its deactivation date plus the retention', async () => {
+    const deactivated = key({ state: 'Deactivated', deactivationDate: '2026-11-22T12:00:00.000Z' });
+    expect((await plan([deactivated], new Date('2026-11-24T11:59:59.999Z'))).keys).toHaveLength(1);
+    expect((await plan([deactivated], new Date('2026-11-24T12:00:00.000Z'))).keys).toHaveLength(0);
+  });
+
+  it('falls back to updatedAt for a deactivated key without deactivationDate', async () => {
+    const recent = key({ state: 'Deactivated', updatedAt: new Date(NOW.getTime() - HOUR).toISOString() });
+    const old = key({ state: 'Deactivated', updatedAt: new Date(NOW.getTime() - RETAIN - HOUR).toISOString() });
+    const outcome = await plan([recent, old]);
+    expect(outcome.keys.map((planned) => planned.sources[0]!.id)).toEqual([recent.id]);
+  });
+
+  it('lists compromised and destroyed keys as withdrawn, with their kid and CM identity', async () => {
+    const compromised = key({ state: 'Compromised', name: 'payments-signing', version: 3 });
+    const outcome = await plan([compromised]);
+    expect(outcome.keys).toEqual([]);
+    expect([...outcome.withdrawn.values()]).toEqual([{ id: compromised.id, name: 'payments-signing', version: 3, state: 'Compromised' }]);
+  });
+
+  it('withholds key material that any CM object marks compromised, even if another copy is active', async () => {
+    const active = key({ state: 'Active' });
+    const copy: CmKey = { ...active, id: 'copy', state: 'Compromised' };
+    const outcome = await plan([active, copy]);
+    expect(outcome.keys).toEqual([]);
+    expect(outcome.withdrawn.size).toBe(1);
+  });
+
+  it('publishes one entry for the same material held twice, naming the most current source first', async () => {
+    const deactivated = key({ state: 'Deactivated', deactivationDate: NOW.toISOString() });
+    const active: CmKey = { ...deactivated, id: 'zzz-active', state: 'Active', deactivationDate: undefined };
+    const outcome = await plan([deactivated, active]);
+    expect(outcome.keys).toHaveLength(1);
+    expect(outcome.keys[0]!.sources.map((source) => source.state)).toEqual(['Active', 'Deactivated']);
+  });
+
+  it('withholds every copy of material held twice with different use or alg', async () => {
+    const signing = key();
+    const other: CmKey = { ...signing, id: 'other', usageMask: ENCRYPT_DECRYPT };
+    const outcome = await plan([signing, other]);
+    expect(outcome.keys).toEqual([]);
+    expect(outcome.skipped.map((skipped) => skipped.reason)).toEqual(['conflicting_duplicate', 'conflicting_duplicate']);
+  });
+
+  it('skips a key in a state CM does not define', async () => {
+    const outcome = await plan([key({ state: 'Suspended' })]);
+    expect(outcome.keys).toEqual([]);
+    expect(outcome.skipped.map((skipped) => skipped.reason)).toEqual(['unknown_state']);
+  });
+
+  it('sorts the keys by kid whatever order CM listed them in', async () => {
+    const keys = [key(), key(), key(), key()];
+    const forward = (await plan(keys)).keys.map((planned) => planned.jwk.kid);
+    const backward = (await plan([...keys].reverse())).keys.map((planned) => planned.jwk.kid);
+    expect(forward).toEqual([...forward].sort());
+    expect(backward).toEqual(forward);
+  });
+});
+
+describe('checkGuards', () => {
+  const base = { withdrawnKids: new Set<string>(), allowEmpty: false, confirmRemoval: false };
+
+  it('refuses an empty set, first publication included, unless JWKS_ALLOW_EMPTY', () => {
+    expect(checkGuards({ ...base, publishedKids: [], nextKids: [] })?.guard).toBe('empty_set');
+    expect(checkGuards({ ...base, publishedKids: ['a'], nextKids: [] })?.guard).toBe('empty_set');
+    expect(checkGuards({ ...base, publishedKids: ['a'], nextKids: [], allowEmpty: true })?.guard).toBe('mass_removal');
+    expect(checkGuards({ ...base, publishedKids: [], nextKids: [], allowEmpty: true })).toBeUndefined();
+  });
+
+  it('refuses removing more than half of the published keys, and allows exactly half', () => {
+    expect(checkGuards({ ...base, publishedKids: ['a', 'b', 'c'], nextKids: ['a'] })?.guard).toBe('mass_removal');
+    expect(checkGuards({ ...base, publishedKids: ['a', 'b', 'c', 'd'], nextKids: ['a', 'b', 'x', 'y'] })).toBeUndefined();
+    expect(checkGuards({ ...base, publishedKids: ['a'], nextKids: ['b'] })?.message).toContain('1 of 1');
+  });
+
+  it('does not count compromised or destroyed keys as removals', () => {
+    const withdrawnKids = new Set(['b', 'c']);
+    expect(checkGuards({ ...base, withdrawnKids, publishedKids: ['a', 'b', 'c'], nextKids: ['a'] })).toBeUndefined();
+  });
+
+  it('publishes an empty set when every removed key was compromised: a compromised key is never kept', () => {
+    expect(checkGuards({ ...base, withdrawnKids: new Set(['a']), publishedKids: ['a'], nextKids: [] })).toBeUndefined();
+    expect(checkGuards({ ...base, withdrawnKids: new Set(['a']), publishedKids: ['a', 'b'], nextKids: [] })?.guard).toBe('empty_set');
+  });
+
+  it('lets an operator confirm a large removal, but not an empty set', () => {
+    expect(checkGuards({ ...base, confirmRemoval: true, publishedKids: ['a', 'b', 'c'], nextKids: ['d'] })).toBeUndefined();
+    expect(checkGuards({ ...base, confirmRemoval: true, publishedKids: ['a', 'b', 'c'], nextKids: [] })?.guard).toBe('empty_set');
+  });
+});

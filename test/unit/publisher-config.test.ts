@@ -1,0 +1,90 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../shared/config/env.js';
+import { loadKeyRotatedConfig, loadPublisherConfig } from '../../shared/config/publisher-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'publisher-config-'));
+const pem = join(dir, 'ca.pem');
+writeFileSync(pem, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+const notPem = join(dir, 'not.pem');
+writeFileSync(notPem, 'hello');
+
+const minimal = { CIPHERTRUST_URL: 'https://cm.bank.internal/', CIPHERTRUST_USERNAME: 'jwks-publisher', CIPHERTRUST_PASSWORD: 'pw' };
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadKeyRotatedConfig(env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+describe('publisher configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadPublisherConfig(minimal, '/srv');
+    expect(config.ciphertrust).toMatchObject({
+      url: 'https://cm.bank.internal',
+      grant: { type: 'password', username: 'jwks-publisher', password: 'pw' },
+      keySelector: 'jwks=publish',
+      domain: undefined,
+      caPem: undefined,
+    });
+    expect(config.retainDeactivatedMs).toBe(48 * 3_600_000);
+    expect(config.allowEmpty).toBe(false);
+    expect(config.store).toEqual({ kind: 'file', root: '/srv/data' });
+  });
+
+  it.each([
+    ['48h', 48 * 3_600_000],
+    ['30m', 1_800_000],
+    ['2d', 172_800_000],
+    ['90', 90_000],
+    ['0', 0],
+  ])('reads JWKS_RETAIN_DEACTIVATED=%s', (value, ms) => {
+    expect(loadPublisherConfig({ ...minimal, JWKS_RETAIN_DEACTIVATED: value }, '/srv').retainDeactivatedMs).toBe(ms);
+  });
+
+  it('chooses the grant from what is configured', () => {
+    expect(loadPublisherConfig({ CIPHERTRUST_URL: 'https://cm', CIPHERTRUST_REFRESH_TOKEN: 'rt' }).ciphertrust.grant).toEqual({ type: 'refresh_token', refreshToken: 'rt' });
+    const mtls = loadPublisherConfig({ CIPHERTRUST_URL: 'https://cm', CIPHERTRUST_CLIENT_CERT_FILE: pem, CIPHERTRUST_CLIENT_KEY_FILE: pem });
+    expect(mtls.ciphertrust.grant).toEqual({ type: 'client_credential' });
+    expect(mtls.ciphertrust.clientCertPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('keeps a password exactly as given', () => {
+    expect(loadPublisherConfig({ ...minimal, CIPHERTRUST_PASSWORD: ' pass word ' }).ciphertrust.grant).toMatchObject({ password: ' pass word ' });
+  });
+
+  it.each([
+    [{ CIPHERTRUST_URL: '' }, 'CIPHERTRUST_URL must be set'],
+    [{ CIPHERTRUST_URL: 'http://cm.bank.internal' }, 'CIPHERTRUST_URL must be https://'],
+    [{ CIPHERTRUST_URL: 'https://cm/?x=1' }, 'CIPHERTRUST_URL must not have a query'],
+    [{ CIPHERTRUST_URL: 'https://admin:pw@cm' }, 'CIPHERTRUST_URL must not embed credentials'],
+    [{ CIPHERTRUST_USERNAME: '', CIPHERTRUST_PASSWORD: 'x' }, 'CIPHERTRUST_USERNAME must be set'],
+    [{ CIPHERTRUST_PASSWORD: '', CIPHERTRUST_USERNAME: 'u' }, 'CIPHERTRUST_PASSWORD or CIPHERTRUST_REFRESH_TOKEN must be set'],
+    [{ CIPHERTRUST_REFRESH_TOKEN: 'rt' }, 'CIPHERTRUST_PASSWORD and CIPHERTRUST_REFRESH_TOKEN are both set'],
+    [{ CIPHERTRUST_CA_FILE: join(dir, 'missing.pem') }, 'CIPHERTRUST_CA_FILE cannot be read'],
+    [{ CIPHERTRUST_CA_FILE: notPem }, 'CIPHERTRUST_CA_FILE does not name a PEM file'],
+    [{ CIPHERTRUST_CLIENT_CERT_FILE: pem }, 'CIPHERTRUST_CLIENT_CERT_FILE and CIPHERTRUST_CLIENT_KEY_FILE must be set together'],
+    [{ CIPHERTRUST_KEY_SELECTOR: 'jwks publish' }, 'CIPHERTRUST_KEY_SELECTOR must be a label selector'],
+    [{ JWKS_RETAIN_DEACTIVATED: '2 days' }, 'JWKS_RETAIN_DEACTIVATED must be a duration'],
+    [{ JWKS_ALLOW_EMPTY: 'yes' }, 'JWKS_ALLOW_EMPTY must be "true" or "false"'],
+    [{ KEY_ROTATED_SHARED_SECRET: 'short' }, 'KEY_ROTATED_SHARED_SECRET must be at least 32 characters'],
+  ])('refuses %j naming the variable', (overrides, expected) => {
+    expect(problems({ ...minimal, ...overrides }).join('\n')).toContain(expected);
+  });
+
+  it('allows plain http only with CIPHERTRUST_ALLOW_INSECURE_HTTP=true', () => {
+    expect(problems({ ...minimal, CIPHERTRUST_URL: 'http://127.0.0.1:9', CIPHERTRUST_ALLOW_INSECURE_HTTP: 'true' })).toEqual([]);
+  });
+
+  it('never echoes a secret in a problem', () => {
+    const secret = 'S3cr3t-passw0rd-that-must-not-leak';
+    const found = problems({ CIPHERTRUST_URL: 'ftp://x', CIPHERTRUST_PASSWORD: secret, CIPHERTRUST_REFRESH_TOKEN: secret, KEY_ROTATED_SHARED_SECRET: 'abc' });
+    expect(found.length).toBeGreaterThan(1);
+    expect(found.join('\n')).not.toContain(secret);
+  });
+});
