@@ -30,8 +30,8 @@ export async function startTestEmulator(options: Omit<EmulatorOptions, 'tlsDir'>
 export interface ApiResponse {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
-  /** Parsed JSON (the emulator answers JSON only); undefined for an empty body. */
-  readonly json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Parsed JSON object (the emulator answers JSON objects only); {} for an empty body. */
+  readonly json: Record<string, unknown>;
   readonly text: string;
 }
 
@@ -47,8 +47,11 @@ export interface CallOptions {
   readonly timeoutMs?: number;
 }
 
+/** Where an emulator listens and the CA to trust (a RunningEmulator, or one started by the CLI). */
+export type Endpoint = Pick<RunningEmulator, 'url' | 'caPem'>;
+
 /** One HTTPS request to the emulator over node:https, trusting its CA. */
-export function call(emulator: RunningEmulator, method: string, path: string, options: CallOptions = {}): Promise<ApiResponse> {
+export function call(emulator: Endpoint, method: string, path: string, options: CallOptions = {}): Promise<ApiResponse> {
   const { hostname, port } = new URL(emulator.url);
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const headers: Record<string, string> = { Accept: 'application/json', ...options.headers };
@@ -72,7 +75,7 @@ export function call(emulator: RunningEmulator, method: string, path: string, op
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          done({ status: res.statusCode ?? 0, headers: res.headers, text, json: text === '' ? undefined : JSON.parse(text) });
+          done({ status: res.statusCode ?? 0, headers: res.headers, text, json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) });
         });
         res.on('error', fail);
       },
@@ -84,7 +87,7 @@ export function call(emulator: RunningEmulator, method: string, path: string, op
 }
 
 /** A JWT from the password grant. */
-export async function login(emulator: RunningEmulator, username = 'admin', password = 'admin'): Promise<string> {
+export async function login(emulator: Endpoint, username = 'admin', password = 'admin'): Promise<string> {
   const response = await call(emulator, 'POST', '/api/v1/auth/tokens', { body: { grant_type: 'password', username, password } });
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${response.text}`);
   return (response.json as { jwt: string }).jwt;

@@ -10,7 +10,11 @@ export interface RawResponse {
  * One HTTP request with the path sent exactly as written: no normalisation of "..", no encoding,
  * which fetch would do and an attacker would not.
  */
-export function rawRequest(baseUrl: string, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export function rawRequest(
+  baseUrl: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((done, fail) => {
     const req = request({ hostname, port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
@@ -20,8 +24,8 @@ export function rawRequest(baseUrl: string, path: string, options: { method?: st
       res.on('error', fail);
     });
     req.on('error', fail);
-    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
-    req.end();
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    req.end(options.body);
   });
 }
 

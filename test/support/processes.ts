@@ -17,7 +17,7 @@ export interface RunningFunction {
 
 export interface StartOptions {
   readonly host: HostKind;
-  readonly target: 'jwks-get' | 'jwk-get';
+  readonly target: 'jwks-get' | 'jwk-get' | 'key-rotated';
   readonly env: Record<string, string>;
   /** Wait until /readyz answers 200 (a set is loaded) instead of only /healthz. */
   readonly waitForReady?: boolean;
@@ -52,6 +52,20 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
     throw new Error(`${options.target} (${options.host}) did not start: ${String(error)}\n${output}`);
   }
   return running;
+}
+
+/** Runs the jwks-refresh CLI to completion with only the environment given. */
+export async function runRefresh(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [resolve(repo, 'dist/bin/jwks-refresh.js'), ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((done) => child.on('exit', done));
+  return { code, stdout, stderr };
 }
 
 /** Runs the lean host to completion (for configuration errors). */

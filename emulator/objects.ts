@@ -1,0 +1,464 @@
+/**
+ * The key registry: CipherTrust Manager's key objects, their states and versions, and the
+ * time-driven transitions (evaluated on every read against the injected clock, so tests move time
+ * instead of waiting). Both the REST routes and the programmatic `keys` API go through here, so
+ * they share one set of rules.
+ *
+ * State rules (reference H for the names; the transitions follow KMIP, CM's model; where CM's
+ * exact refusal is unknown the emulator answers 400 and says so):
+ *   Pre-Active --activationDate <= now--> Active --deactivationDate <= now / revoke--> Deactivated
+ *   Pre-Active/Active/Deactivated --revoke KeyCompromise|CACompromise--> Compromised
+ *   Deactivated --reactivate--> Active;  Deactivated --destroy--> Destroyed;
+ *   Compromised --destroy--> Destroyed Compromised
+ */
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { badRequest, conflict, invalidParam, notFound } from './errors.js';
+import { fingerprints, generateMaterialSync, publicKeyPem, resolveSpec, specOf, type KeyMaterial, type KeySpec } from './key-material.js';
+import type { CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges } from './types.js';
+
+export type KeyEventKind = 'created' | 'rotated' | 'state-changed' | 'destroyed';
+
+export const REVOCATION_REASONS: readonly string[] = [
+  'Unspecified',
+  'KeyCompromise',
+  'CACompromise',
+  'AffiliationChanged',
+  'Superseded',
+  'CessationOfOperation',
+  'PrivilegeWithdrawn',
+];
+const COMPROMISE_REASONS: readonly string[] = ['KeyCompromise', 'CACompromise'];
+
+// Fixed strings seen in CM key resources (L: taken from public examples, not from a live system).
+const ACCOUNT = 'kylo:kylo:admin:accounts:kylo';
+const APPLICATION = 'ncryptify:gemalto:admin:apps:kylo';
+
+interface KeyRecord {
+  readonly id: string;
+  readonly uuid: string;
+  readonly muid: string;
+  readonly name: string;
+  readonly version: number;
+  readonly algorithm: 'RSA' | 'EC' | 'AES';
+  readonly size: number;
+  readonly curveid: string | undefined;
+  readonly objectType: 'Private Key' | 'Public Key' | 'Symmetric Key';
+  readonly createdAt: string;
+  updatedAt: string;
+  usageMask: number;
+  state: string;
+  labels: Record<string, string>;
+  activationDate?: string;
+  deactivationDate?: string;
+  compromiseDate?: string;
+  destroyDate?: string;
+  revocationReason?: string;
+  /** Public half only; undefined for AES and once destroyed. */
+  publicKey: KeyObject | undefined;
+  readonly fingerprints: { readonly sha1: string; readonly sha256: string } | undefined;
+  /** Set by test backdoors and faults: replaces the real PEM (undefined = no publickey at all). */
+  pemOverride?: { readonly pem: string | undefined };
+}
+
+export interface RegistryOptions {
+  readonly now: () => Date;
+  readonly rsaPublicKeyFormat: 'pkcs1' | 'spki';
+  /** Told about every change made through the API (not the test backdoors). */
+  readonly onChange: (kind: KeyEventKind, resource: CmKeyResource) => void;
+}
+
+/** A create request that passed validation and waits for its key material. */
+export interface PreparedCreate {
+  readonly spec: KeySpec;
+  readonly name: string;
+  readonly usageMask: number;
+  readonly labels: Record<string, string>;
+  readonly state: 'Pre-Active' | 'Active';
+  readonly activationDate: string | undefined;
+  readonly deactivationDate: string | undefined;
+  readonly objectType: 'Private Key' | 'Public Key' | 'Symmetric Key';
+  /** For a 'Public Key' object duplicating another key's material. */
+  readonly copyOf: KeyObject | undefined;
+}
+
+export type LookupType = 'id' | 'name' | 'uri';
+
+export class KeyRegistry implements EmulatorKeys {
+  private readonly records = new Map<string, KeyRecord>();
+  /** Owner shown in `meta.ownerId`, as CM records the creating user (L). */
+  private readonly ownerId = `local|${randomUUID()}`;
+
+  constructor(private readonly options: RegistryOptions) {}
+
+  // ---- programmatic API (EmulatorKeys) -------------------------------------------------------
+
+  create(input: CreateKeyInput): CmKeyResource {
+    const prepared = this.prepareCreate(input, true);
+    return this.insertCreated(prepared, prepared.copyOf === undefined ? generateMaterialSync(prepared.spec) : { publicKey: prepared.copyOf });
+  }
+
+  rotate(id: string): CmKeyResource {
+    const source = this.require(id);
+    return this.insertVersion(source.id, generateMaterialSync(this.versionSpec(source.id)));
+  }
+
+  /** `message` is accepted, as CM does, but the resource has no field to show it. */
+  revoke(id: string, reason: string, details: { message?: string; compromiseOccurrenceDate?: string } = {}): CmKeyResource {
+    const record = this.require(id);
+    if (!REVOCATION_REASONS.includes(reason)) throw invalidParam(`invalid revocation reason ${String(reason)}`);
+    // Validated like CM would, but the resource shape has no field for it, so it is not kept.
+    if (details.compromiseOccurrenceDate !== undefined) parseDate(details.compromiseOccurrenceDate, 'compromiseOccurrenceDate');
+    const compromise = COMPROMISE_REASONS.includes(reason);
+    const allowed = compromise ? ['Pre-Active', 'Active', 'Deactivated'] : ['Pre-Active', 'Active'];
+    // CM's exact refusal for these is not documented: 400 with a CM body.
+    if (!allowed.includes(record.state)) throw badRequest(`cannot revoke a key in state ${record.state}`);
+    const now = this.nowIso();
+    if (compromise) {
+      record.state = 'Compromised';
+      record.compromiseDate = now;
+    } else {
+      record.state = 'Deactivated';
+      record.deactivationDate = now;
+    }
+    record.revocationReason = reason;
+    return this.changed(record, 'state-changed');
+  }
+
+  reactivate(id: string, reason?: string): CmKeyResource {
+    const record = this.require(id);
+    // CM knows other reactivation reasons (ActiveProtectStop...) whose states the emulator lacks.
+    if (reason !== undefined && reason !== 'DeactivatedToActive') throw invalidParam(`unsupported reactivation reason ${reason}`);
+    if (record.state !== 'Deactivated') throw badRequest(`cannot reactivate a key in state ${record.state}`);
+    record.state = 'Active';
+    delete record.deactivationDate;
+    delete record.revocationReason;
+    return this.changed(record, 'state-changed');
+  }
+
+  destroy(id: string): CmKeyResource {
+    const record = this.require(id);
+    // Whether CM refuses to destroy an Active key (or deactivates it first) is unknown; KMIP
+    // refuses, and so does the emulator, so clients cannot rely on destroy-while-active.
+    if (record.state === 'Deactivated') record.state = 'Destroyed';
+    else if (record.state === 'Compromised') record.state = 'Destroyed Compromised';
+    else throw badRequest(`cannot destroy a key in state ${record.state}: key must be deactivated first`);
+    record.destroyDate = this.nowIso();
+    // The material is gone: no publickey from now on (fingerprints stay, as metadata).
+    record.publicKey = undefined;
+    delete record.pemOverride;
+    return this.changed(record, 'destroyed');
+  }
+
+  patch(id: string, changes: KeyChanges | Record<string, unknown>): CmKeyResource {
+    const record = this.require(id);
+    const input = changes as Record<string, unknown>;
+    let changed = false;
+    if (input.labels !== undefined) {
+      record.labels = parseLabels(input.labels);
+      changed = true;
+    }
+    if (input.usageMask !== undefined) {
+      record.usageMask = parseUsageMask(input.usageMask);
+      changed = true;
+    }
+    if (input.activationDate !== undefined) {
+      // KMIP lets the activation date change only before activation; the emulator does the same.
+      if (record.state !== 'Pre-Active') throw badRequest(`activationDate cannot be changed in state ${record.state}`);
+      setOptionalDate(record, 'activationDate', input.activationDate);
+      changed = true;
+    }
+    if (input.deactivationDate !== undefined) {
+      if (['Deactivated', 'Compromised', 'Destroyed', 'Destroyed Compromised'].includes(record.state)) {
+        throw badRequest(`deactivationDate cannot be changed in state ${record.state}`);
+      }
+      setOptionalDate(record, 'deactivationDate', input.deactivationDate);
+      changed = true;
+    }
+    if (!changed) return this.render(this.settle(record));
+    return this.changed(record, 'state-changed');
+  }
+
+  setState(id: string, state: string, dates: { deactivationDate?: string; compromiseDate?: string } = {}): CmKeyResource {
+    const record = this.require(id, false);
+    record.state = state;
+    if (dates.deactivationDate !== undefined) record.deactivationDate = parseDate(dates.deactivationDate, 'deactivationDate');
+    if (dates.compromiseDate !== undefined) record.compromiseDate = parseDate(dates.compromiseDate, 'compromiseDate');
+    record.updatedAt = this.nowIso();
+    return this.render(this.settle(record));
+  }
+
+  setPublicKeyPem(id: string, pem: string | undefined): void {
+    const record = this.require(id, false);
+    record.pemOverride = { pem };
+    record.updatedAt = this.nowIso();
+  }
+
+  /** Undoes setPublicKeyPem (used when faults are cleared). */
+  restorePublicKeyPem(id: string): void {
+    const record = this.records.get(id);
+    if (record !== undefined) delete record.pemOverride;
+  }
+
+  get(id: string): CmKeyResource | undefined {
+    const record = this.records.get(id);
+    return record === undefined ? undefined : this.render(this.settle(record));
+  }
+
+  list(): CmKeyResource[] {
+    return [...this.records.values()]
+      .map((record) => this.render(this.settle(record)))
+      .sort((a, b) => (a.createdAt === b.createdAt ? compare(a.id, b.id) : compare(a.createdAt, b.createdAt)));
+  }
+
+  remove(id: string): void {
+    if (!this.records.delete(id)) throw notFound();
+  }
+
+  // ---- used by the REST routes ---------------------------------------------------------------
+
+  /** Finds a key the way CM's `{id}` path segment does: by id (default), name (+version) or uri. */
+  find(ref: string, type: LookupType = 'id', version?: number): CmKeyResource {
+    return this.render(this.settle(this.lookup(ref, type, version)));
+  }
+
+  /** The record's id for a lookup, for the mutating calls (which take ids). */
+  resolveId(ref: string, type: LookupType = 'id', version?: number): string {
+    return this.lookup(ref, type, version).id;
+  }
+
+  /** Validates a create request (REST body or programmatic input) before any key is generated. */
+  prepareCreate(input: CreateKeyInput | Record<string, unknown>, programmatic: boolean): PreparedCreate {
+    const body = input as Record<string, unknown>;
+    const name = body.name;
+    if (typeof name !== 'string' || name.trim() === '') throw invalidParam('name is required');
+    this.assertNameFree(name);
+    let copyOf: KeyObject | undefined;
+    let spec: KeySpec;
+    let objectType: PreparedCreate['objectType'];
+    if (programmatic && body.publicKeyOf !== undefined) {
+      if (typeof body.publicKeyOf !== 'string') throw invalidParam('publicKeyOf must be a key id');
+      const source = this.require(body.publicKeyOf, false);
+      if (source.publicKey === undefined) throw invalidParam('publicKeyOf must name a key with public material');
+      copyOf = source.publicKey;
+      spec = specOf(source.algorithm, source.size, source.curveid);
+      objectType = 'Public Key';
+    } else {
+      spec = resolveSpec(body.algorithm, body.size, body.curveid);
+      objectType = spec.algorithm === 'AES' ? 'Symmetric Key' : programmatic && body.objectType === 'Public Key' ? 'Public Key' : 'Private Key';
+    }
+    const state = body.state;
+    if (state !== undefined && state !== 'Pre-Active' && state !== 'Active') throw invalidParam(`invalid state ${JSON.stringify(state)}`);
+    const activationDate = body.activationDate === undefined ? undefined : parseDate(body.activationDate, 'activationDate');
+    const deactivationDate = body.deactivationDate === undefined ? undefined : parseDate(body.deactivationDate, 'deactivationDate');
+    const future = activationDate !== undefined && Date.parse(activationDate) > this.options.now().getTime();
+    return {
+      spec,
+      name,
+      // CM's default mask when none is given is not documented (L): sign|verify for key pairs,
+      // encrypt|decrypt for AES, so a key created without one is at least usable.
+      usageMask: body.usageMask === undefined ? (spec.algorithm === 'AES' ? 12 : 3) : parseUsageMask(body.usageMask),
+      labels: body.labels === undefined ? {} : parseLabels(body.labels),
+      state: state === 'Pre-Active' || future ? 'Pre-Active' : 'Active',
+      activationDate,
+      deactivationDate,
+      objectType,
+      copyOf,
+    };
+  }
+
+  insertCreated(prepared: PreparedCreate, material: KeyMaterial): CmKeyResource {
+    // Checked again: another create may have taken the name while this key was generated.
+    this.assertNameFree(prepared.name);
+    const now = this.nowIso();
+    const record = this.newRecord(prepared.name, 0, prepared.spec, prepared.objectType, material, now);
+    record.usageMask = prepared.usageMask;
+    record.labels = { ...prepared.labels };
+    record.state = prepared.state;
+    if (prepared.activationDate !== undefined) record.activationDate = prepared.activationDate;
+    else if (prepared.state === 'Active') record.activationDate = now;
+    if (prepared.deactivationDate !== undefined) record.deactivationDate = prepared.deactivationDate;
+    this.records.set(record.id, record);
+    return this.notify('created', record);
+  }
+
+  /** The algorithm parameters of a key's next version. */
+  versionSpec(id: string): KeySpec {
+    const source = this.require(id);
+    return specOf(source.algorithm, source.size, source.curveid);
+  }
+
+  /** A new version of the key named by `id`: new id and material, same metadata, state Active. */
+  insertVersion(id: string, material: KeyMaterial): CmKeyResource {
+    const source = this.require(id);
+    const siblings = [...this.records.values()].filter((record) => record.name === source.name);
+    const version = Math.max(...siblings.map((record) => record.version)) + 1;
+    const now = this.nowIso();
+    const record = this.newRecord(source.name, version, specOf(source.algorithm, source.size, source.curveid), source.objectType, material, now);
+    record.usageMask = source.usageMask;
+    record.labels = { ...source.labels };
+    record.state = 'Active';
+    record.activationDate = now;
+    this.records.set(record.id, record);
+    return this.notify('rotated', record);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private newRecord(name: string, version: number, spec: KeySpec, objectType: KeyRecord['objectType'], material: KeyMaterial, now: string): KeyRecord {
+    const uuid = randomUUID();
+    return {
+      id: randomBytes(32).toString('hex'),
+      uuid,
+      // CM's muid is a uuid followed by more hex (L); nothing should parse it.
+      muid: uuid + randomBytes(16).toString('hex'),
+      name,
+      version,
+      algorithm: spec.algorithm,
+      size: spec.size,
+      curveid: spec.algorithm === 'EC' ? spec.curveid : undefined,
+      objectType,
+      createdAt: now,
+      updatedAt: now,
+      usageMask: 0,
+      state: 'Active',
+      labels: {},
+      publicKey: material.publicKey,
+      fingerprints: material.publicKey === undefined ? undefined : fingerprints(material.publicKey),
+    };
+  }
+
+  private lookup(ref: string, type: LookupType, version?: number): KeyRecord {
+    if (type === 'id') return this.require(ref, false);
+    const candidates = [...this.records.values()].filter((record) =>
+      type === 'name' ? record.name === ref : `kylo:kylo:vault:keys:${record.name}-v${record.version}` === ref,
+    );
+    const chosen =
+      version === undefined
+        ? candidates.reduce<KeyRecord | undefined>((latest, record) => (latest === undefined || record.version > latest.version ? record : latest), undefined)
+        : candidates.find((record) => record.version === version);
+    if (chosen === undefined) throw notFound();
+    return chosen;
+  }
+
+  private require(id: string, settle = true): KeyRecord {
+    const record = this.records.get(id);
+    if (record === undefined) throw notFound();
+    return settle ? this.settle(record) : record;
+  }
+
+  private assertNameFree(name: string): void {
+    for (const record of this.records.values()) {
+      if (record.name === name) throw conflict(`key with name ${name} already exists`);
+    }
+  }
+
+  /**
+   * Applies the transitions whose date has passed. updatedAt becomes the transition date (not the
+   * read time), so what a client sees does not depend on when it happened to look.
+   */
+  private settle(record: KeyRecord): KeyRecord {
+    const now = this.options.now().getTime();
+    const due = (date: string | undefined): date is string => date !== undefined && Date.parse(date) <= now;
+    if (record.state === 'Pre-Active' && due(record.activationDate)) {
+      record.state = 'Active';
+      record.updatedAt = later(record.updatedAt, record.activationDate);
+    }
+    if ((record.state === 'Active' || record.state === 'Pre-Active') && due(record.deactivationDate)) {
+      record.state = 'Deactivated';
+      record.updatedAt = later(record.updatedAt, record.deactivationDate);
+    }
+    return record;
+  }
+
+  private changed(record: KeyRecord, kind: KeyEventKind): CmKeyResource {
+    record.updatedAt = this.nowIso();
+    return this.notify(kind, record);
+  }
+
+  private notify(kind: KeyEventKind, record: KeyRecord): CmKeyResource {
+    const resource = this.render(this.settle(record));
+    this.options.onChange(kind, resource);
+    return resource;
+  }
+
+  private nowIso(): string {
+    return this.options.now().toISOString();
+  }
+
+  private render(record: KeyRecord): CmKeyResource {
+    const resource: CmKeyResource = {
+      id: record.id,
+      uri: `kylo:kylo:vault:keys:${record.name}-v${record.version}`,
+      account: ACCOUNT,
+      application: APPLICATION,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      name: record.name,
+      version: record.version,
+      algorithm: record.algorithm,
+      size: record.size,
+      usageMask: record.usageMask,
+      objectType: record.objectType,
+      state: record.state,
+      labels: { ...record.labels },
+      unexportable: false,
+      neverExported: true,
+      aliases: [],
+      links: [],
+      meta: { ownerId: this.ownerId },
+      uuid: record.uuid,
+      muid: record.muid,
+    };
+    if (record.curveid !== undefined) resource.curveid = record.curveid;
+    const pem = record.pemOverride !== undefined ? record.pemOverride.pem : pemOf(record.publicKey, this.options.rsaPublicKeyFormat);
+    if (pem !== undefined) resource.publickey = pem;
+    if (record.fingerprints !== undefined) {
+      resource.sha1Fingerprint = record.fingerprints.sha1;
+      resource.sha256Fingerprint = record.fingerprints.sha256;
+    }
+    for (const field of ['activationDate', 'deactivationDate', 'compromiseDate', 'destroyDate', 'revocationReason'] as const) {
+      const value = record[field];
+      if (value !== undefined) resource[field] = value;
+    }
+    return resource;
+  }
+}
+
+function pemOf(publicKey: KeyObject | undefined, format: 'pkcs1' | 'spki'): string | undefined {
+  return publicKey === undefined ? undefined : publicKeyPem(publicKey, format);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function later(a: string, b: string): string {
+  return Date.parse(b) > Date.parse(a) ? b : a;
+}
+
+/** ISO 8601 in, normalised ISO 8601 with `Z` out. */
+function parseDate(value: unknown, field: string): string {
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw invalidParam(`${field} must be an ISO 8601 date`);
+  return new Date(value).toISOString();
+}
+
+/** PATCH: a date, or null to clear it (the emulator's choice; CM's way to clear is unknown). */
+function setOptionalDate(record: KeyRecord, field: 'activationDate' | 'deactivationDate', value: unknown): void {
+  if (value === null) delete record[field];
+  else record[field] = parseDate(value, field);
+}
+
+function parseUsageMask(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw invalidParam('usageMask must be a non-negative integer');
+  return value;
+}
+
+function parseLabels(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidParam('labels must be an object');
+  const labels: Record<string, string> = {};
+  for (const [key, label] of Object.entries(value)) {
+    if (key === '' || typeof label !== 'string') throw invalidParam('labels must map names to strings');
+    labels[key] = label;
+  }
+  return labels;
+}

@@ -1,0 +1,169 @@
+/**
+ * The REST surface: which method and path reach which operation, and what each answers. Matching
+ * is separate from handling so the server can classify a request (for faults and the request
+ * record) before it reads the body or checks the token.
+ */
+import { TokenService, type ClientCertificate } from './auth.js';
+import { type CmError, badRequest, invalidParam, methodNotAllowed, notFound } from './errors.js';
+import type { FaultController } from './faults.js';
+import { generateMaterial } from './key-material.js';
+import { applyListQuery, parseListQuery } from './key-query.js';
+import type { KeyRegistry, LookupType } from './objects.js';
+import type { CmKeyResource, Endpoint } from './types.js';
+
+export interface RouteDependencies {
+  readonly registry: KeyRegistry;
+  readonly tokens: TokenService;
+  readonly faults: FaultController;
+  readonly paging: { readonly defaultPageSize: number; readonly maxPageSize: number };
+  readonly includePublicKeyInList: boolean;
+}
+
+export interface RouteContext {
+  readonly query: URLSearchParams;
+  readonly body: Record<string, unknown>;
+  readonly certificate: ClientCertificate;
+}
+
+export interface RouteResult {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface Route {
+  readonly endpoint: Endpoint;
+  /** Needs `Authorization: Bearer <jwt>` (everything but the token endpoint). */
+  readonly authenticated: boolean;
+  handle(context: RouteContext): Promise<RouteResult>;
+}
+
+/** A request that matches no route: 404 or 405, still classified for the request record. */
+export interface RouteMiss {
+  readonly endpoint: Endpoint;
+  readonly error: CmError;
+}
+
+const KEYS = '/api/v1/vault/keys2';
+const KEY_ACTIONS = { versions: 'version', revoke: 'revoke', reactivate: 'reactivate', destroy: 'destroy' } as const;
+
+export function matchRoute(method: string, pathname: string, deps: RouteDependencies): Route | RouteMiss {
+  const byMethod = (table: Partial<Record<string, Route>>): Route | RouteMiss => {
+    const route = table[method];
+    if (route !== undefined) return route;
+    const allowed = Object.keys(table);
+    return { endpoint: Object.values(table)[0]?.endpoint ?? 'other', error: methodNotAllowed(allowed) };
+  };
+
+  if (pathname === '/api/v1/auth/tokens') return byMethod({ POST: route('auth', false, (context) => issueToken(deps, context)) });
+  if (pathname === '/emulator/v1/faults') {
+    return byMethod({
+      GET: route('faults', true, () => ok(200, deps.faults.describe())),
+      POST: route('faults', true, (context) => {
+        deps.faults.apply(context.body);
+        return ok(200, deps.faults.describe());
+      }),
+      DELETE: route('faults', true, () => {
+        deps.faults.clear();
+        return ok(200, deps.faults.describe());
+      }),
+    });
+  }
+  if (pathname === KEYS) {
+    return byMethod({ GET: route('list', true, (context) => listKeys(deps, context)), POST: route('create', true, (context) => createKey(deps, context)) });
+  }
+  if (pathname.startsWith(`${KEYS}/`)) {
+    const segments = pathname.slice(KEYS.length + 1).split('/');
+    const [rawRef, action, ...rest] = segments;
+    if (rawRef === undefined || rawRef === '' || rest.length > 0) return { endpoint: 'other', error: notFound() };
+    if (action === undefined) {
+      return byMethod({
+        GET: route('get', true, (context) => ok(200, deps.registry.find(decode(rawRef), ...lookup(context.query)))),
+        PATCH: route('patch', true, (context) => ok(200, deps.registry.patch(keyId(deps, rawRef, context), context.body))),
+      });
+    }
+    const endpoint = Object.hasOwn(KEY_ACTIONS, action) ? KEY_ACTIONS[action as keyof typeof KEY_ACTIONS] : undefined;
+    if (endpoint !== undefined) return byMethod({ POST: route(endpoint, true, (context) => keyAction(deps, endpoint, keyId(deps, rawRef, context), context.body)) });
+  }
+  return { endpoint: 'other', error: notFound() };
+}
+
+function route(endpoint: Endpoint, authenticated: boolean, handle: (context: RouteContext) => RouteResult | Promise<RouteResult>): Route {
+  // Through a promise, so a synchronous throw becomes a rejection like any other failure.
+  return { endpoint, authenticated, handle: (context) => Promise.resolve(context).then(handle) };
+}
+
+function ok(status: number, body: unknown): RouteResult {
+  return { status, body };
+}
+
+async function issueToken(deps: RouteDependencies, context: RouteContext): Promise<RouteResult> {
+  return ok(200, await deps.tokens.issue(context.body, context.certificate));
+}
+
+function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
+  const page = applyListQuery(deps.registry.list(), parseListQuery(context.query, deps.paging));
+  // The list may omit `publickey` (reference, M); by default it does, so clients must GET each key.
+  const resources = deps.includePublicKeyInList ? page.resources : page.resources.map(withoutPublicKey);
+  return ok(200, { ...page, resources });
+}
+
+function withoutPublicKey(resource: CmKeyResource): CmKeyResource {
+  const copy = { ...resource };
+  delete copy.publickey;
+  return copy;
+}
+
+async function createKey(deps: RouteDependencies, context: RouteContext): Promise<RouteResult> {
+  const prepared = deps.registry.prepareCreate(context.body, false);
+  return ok(201, deps.registry.insertCreated(prepared, await generateMaterial(prepared.spec)));
+}
+
+async function keyAction(deps: RouteDependencies, action: 'version' | 'revoke' | 'reactivate' | 'destroy', id: string, body: Record<string, unknown>): Promise<RouteResult> {
+  const { registry } = deps;
+  switch (action) {
+    case 'version':
+      return ok(201, registry.insertVersion(id, await generateMaterial(registry.versionSpec(id))));
+    case 'revoke': {
+      if (typeof body.reason !== 'string') throw invalidParam('reason is required');
+      return ok(200, registry.revoke(id, body.reason, { message: optionalString(body, 'message'), compromiseOccurrenceDate: optionalString(body, 'compromiseOccurrenceDate') }));
+    }
+    case 'reactivate':
+      return ok(200, registry.reactivate(id, optionalString(body, 'reason')));
+    case 'destroy':
+      return ok(200, registry.destroy(id));
+  }
+}
+
+/** The key id behind a path segment, honouring `?type=name|uri` (and `version`) as GET does. */
+function keyId(deps: RouteDependencies, rawRef: string, context: RouteContext): string {
+  return deps.registry.resolveId(decode(rawRef), ...lookup(context.query));
+}
+
+function lookup(query: URLSearchParams): [LookupType, number | undefined] {
+  const type = query.get('type') ?? 'id';
+  if (type !== 'id' && type !== 'name' && type !== 'uri') throw invalidParam(`invalid type ${type}`);
+  const rawVersion = query.get('version');
+  if (rawVersion === null || rawVersion === '') return [type, undefined];
+  if (!/^\d{1,9}$/.test(rawVersion)) throw invalidParam('version must be a non-negative integer');
+  return [type, Number(rawVersion)];
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw badRequest('Malformed percent-encoding in path');
+  }
+}
+
+function optionalString(body: Record<string, unknown>, field: string): string | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw invalidParam(`${field} must be a string`);
+  return value;
+}
+
+/** For the request record: the grant a token request asked for. */
+export function grantTypeOf(body: Record<string, unknown>): string {
+  return TokenService.grantType(body);
+}

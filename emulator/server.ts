@@ -1,0 +1,129 @@
+/**
+ * The HTTPS server: TLS (with optional client certificates for mTLS grants), the request pipeline
+ * (latency, injected faults, body, bearer token, route), CM error bodies, the request record, and
+ * a close() that does not wait for hung or keep-alive connections.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { ClientCertificate } from './auth.js';
+import { CmError, injectedFailure, internalError } from './errors.js';
+import { parseBody, readBody, sendJson } from './http-io.js';
+import { grantTypeOf, matchRoute, type RouteDependencies } from './routes.js';
+import type { TlsMaterial } from './tls.js';
+import type { RecordedRequest } from './types.js';
+
+const TOKEN_PATH = '/api/v1/auth/tokens';
+
+export class EmulatorServer {
+  readonly requests: RecordedRequest[] = [];
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  /** Cancels latency sleeps of requests still in progress when the server closes. */
+  private readonly closing = new AbortController();
+
+  constructor(
+    tls: TlsMaterial,
+    private readonly deps: RouteDependencies,
+    private readonly logger: Logger,
+  ) {
+    this.server = createServer(
+      {
+        key: tls.serverKeyPem,
+        cert: tls.serverCertPem,
+        // Client certificates are asked for but optional: only the client_credential and
+        // user_certificate grants need one, and they check `authorized` themselves.
+        ca: tls.caPem,
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (request, response) => void this.handle(request, response),
+    );
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('tlsClientError', (error) => this.logger.debug({ event: 'tls_client_error', reason: error.message }, 'TLS handshake failed'));
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((done, fail) => {
+      this.server.once('error', fail);
+      this.server.listen(port, host, () => {
+        this.server.off('error', fail);
+        const address = this.server.address();
+        if (typeof address === 'object' && address !== null) done(address.port);
+        else fail(new Error('server has no address'));
+      });
+    });
+  }
+
+  /** Stops listening and drops every connection, including hung requests, at once. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    const closed = new Promise<void>((done) => this.server.close(() => done()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? 'GET';
+    const target = request.url ?? '/';
+    const queryStart = target.indexOf('?');
+    const path = queryStart < 0 ? target : target.slice(0, queryStart);
+    const query = new URLSearchParams(queryStart < 0 ? '' : target.slice(queryStart + 1));
+    const match = matchRoute(method, path, this.deps);
+    const record: RecordedRequest = { method, path, query: firstValues(query), status: 0, endpoint: match.endpoint };
+    let status: number;
+    try {
+      const latency = this.deps.faults.latencyMs;
+      if (latency > 0 && match.endpoint !== 'faults') await sleep(latency, undefined, { signal: this.closing.signal });
+      const fault = this.deps.faults.take(match.endpoint);
+      if (fault.kind === 'hang') {
+        // Accepted and never answered: the client's timeout is what is under test.
+        this.requests.push(record);
+        request.resume();
+        return;
+      }
+      const body = parseBody(await readBody(request), request.headers['content-type']);
+      if (match.endpoint === 'auth') record.grantType = grantTypeOf(body);
+      if (fault.kind === 'fail') throw injectedFailure(fault.status);
+      // Under /api/ and /emulator/ the token is checked before a 404/405 is given, so an
+      // unauthenticated caller learns nothing about which paths exist.
+      const protectedPath = (path.startsWith('/api/') || path.startsWith('/emulator/')) && path !== TOKEN_PATH;
+      if ('error' in match ? protectedPath : match.authenticated) await this.deps.tokens.verify(request.headers.authorization);
+      if ('error' in match) throw match.error;
+      const result = await match.handle({ query, body, certificate: clientCertificate(request) });
+      status = result.status;
+      sendJson(response, result.status, result.body);
+    } catch (error) {
+      if (this.closing.signal.aborted) return;
+      const failure = error instanceof CmError ? error : internalError();
+      if (!(error instanceof CmError)) this.logger.error({ event: 'emulator_error', reason: error instanceof Error ? error.message : String(error) }, 'unexpected error');
+      status = failure.status;
+      // After a 413 the rest of the body is not read: the connection cannot be reused.
+      const headers = failure.status === 413 ? { ...failure.headers, Connection: 'close' } : failure.headers;
+      if (!response.headersSent) sendJson(response, failure.status, failure.body(), headers);
+    }
+    record.status = status;
+    this.requests.push(record);
+    this.logger.debug({ event: 'request', method, path, endpoint: record.endpoint, status }, 'request handled');
+  }
+}
+
+function clientCertificate(request: IncomingMessage): ClientCertificate {
+  const socket = request.socket as TLSSocket;
+  const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
+  const commonName = subject?.CN;
+  return { authorized: socket.authorized, commonName: typeof commonName === 'string' ? commonName : undefined };
+}
+
+function firstValues(query: URLSearchParams): Record<string, string> {
+  // Through a Map and fromEntries, so names like __proto__ are plain keys.
+  const values = new Map<string, string>();
+  for (const [name, value] of query) if (!values.has(name)) values.set(name, value);
+  return Object.fromEntries(values);
+}

@@ -1,0 +1,146 @@
+/**
+ * The emulator's public types. Other code (publisher tests, the local stack) depends on these
+ * shapes exactly; CmKeyResource mirrors the key resource of CipherTrust Manager's
+ * `/api/v1/vault/keys2` (see ../../shared/reference/ciphertrust-rest-api.md).
+ */
+import type { Logger } from 'pino';
+
+export interface EmulatorOptions {
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 9443; 0 = ephemeral. */
+  port?: number;
+  /** ca.pem, the server certificate and key, issued client certificates. Created if missing. */
+  tlsDir: string;
+  /** username -> password; default { admin: 'admin' }. */
+  users?: Record<string, string>;
+  /** Default 300 (CM's default). */
+  tokenDurationSeconds?: number;
+  /** PEM of RSA `publickey`: 'pkcs1' = BEGIN RSA PUBLIC KEY (default), 'spki' = BEGIN PUBLIC KEY. EC is always SPKI. */
+  rsaPublicKeyFormat?: 'pkcs1' | 'spki';
+  /** Default false: the list omits `publickey`, GET by id includes it. */
+  includePublicKeyInList?: boolean;
+  /** Default 10 (CM's default). */
+  defaultPageSize?: number;
+  /** Default 1000: a larger `limit` is capped silently. */
+  maxPageSize?: number;
+  /** When set, key changes POST a binary-mode CloudEvent there. */
+  eventSink?: string;
+  /** Injectable clock for state transitions, dates and token lifetimes. */
+  now?: () => Date;
+  logger?: Logger;
+}
+
+export type Endpoint = 'auth' | 'list' | 'get' | 'create' | 'version' | 'revoke' | 'reactivate' | 'destroy' | 'patch' | 'faults' | 'other';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** 0 for a request the emulator was told to hang (never answered). */
+  status: number;
+  endpoint: Endpoint;
+  grantType?: string;
+}
+
+export interface CreateKeyInput {
+  name: string;
+  algorithm: 'rsa' | 'ec' | 'aes';
+  size?: number;
+  curveid?: string;
+  usageMask?: number;
+  labels?: Record<string, string>;
+  state?: 'Pre-Active' | 'Active';
+  activationDate?: string;
+  deactivationDate?: string;
+  /** Programmatic only: 'Public Key' makes a standalone public key object. */
+  objectType?: 'Private Key' | 'Public Key';
+  /** Programmatic only, with objectType 'Public Key': duplicate this key id's public material. */
+  publicKeyOf?: string;
+}
+
+export type CmKeyResource = {
+  id: string;
+  uri: string;
+  account: string;
+  application: string;
+  createdAt: string;
+  updatedAt: string;
+  name: string;
+  version: number;
+  algorithm: string;
+  size?: number;
+  curveid?: string;
+  usageMask: number;
+  objectType: string;
+  state: string;
+  labels: Record<string, string>;
+  publickey?: string;
+  sha1Fingerprint?: string;
+  sha256Fingerprint?: string;
+  unexportable: boolean;
+  neverExported: boolean;
+  activationDate?: string;
+  deactivationDate?: string;
+  compromiseDate?: string;
+  destroyDate?: string;
+  revocationReason?: string;
+  aliases: unknown[];
+  links: unknown[];
+  meta: Record<string, unknown>;
+  uuid: string;
+  muid: string;
+  keyId?: string;
+};
+
+export type KeyChanges = Partial<Pick<CmKeyResource, 'labels' | 'usageMask' | 'activationDate' | 'deactivationDate'>>;
+
+export interface EmulatorKeys {
+  /** Same semantics as REST create. */
+  create(input: CreateKeyInput): CmKeyResource;
+  /** New version. */
+  rotate(id: string): CmKeyResource;
+  revoke(id: string, reason: string): CmKeyResource;
+  reactivate(id: string): CmKeyResource;
+  destroy(id: string): CmKeyResource;
+  patch(id: string, changes: KeyChanges): CmKeyResource;
+  /** Test backdoor: any state string, even unknown ones. No event. */
+  setState(id: string, state: string, dates?: { deactivationDate?: string; compromiseDate?: string }): CmKeyResource;
+  /** Test backdoor (garbage PEM, or undefined to remove it). No event. */
+  setPublicKeyPem(id: string, pem: string | undefined): void;
+  get(id: string): CmKeyResource | undefined;
+  list(): CmKeyResource[];
+  /** Test backdoor: the object disappears entirely. No event. */
+  remove(id: string): void;
+}
+
+export type FaultEndpoint = Endpoint | 'any';
+
+export interface EmulatorFaults {
+  /** Added to every API response. */
+  setLatency(ms: number): void;
+  /** The next `count` (default 1) matching requests get a CM-shaped error body with that status. */
+  failNext(options: { endpoint?: FaultEndpoint; status: number; count?: number }): void;
+  /** The next `count` (default 1) matching requests are accepted and never answered. */
+  hangNext(options: { endpoint?: FaultEndpoint; count?: number }): void;
+  /** That key's publickey becomes an invalid PEM (until clear()). */
+  malformPublicKey(id: string): void;
+  /** For new tokens. */
+  setTokenDuration(seconds: number): void;
+  /** Every JWT issued so far gets 401 (refresh tokens stay valid). */
+  revokeAllTokens(): void;
+  clear(): void;
+}
+
+export interface RunningEmulator {
+  readonly url: string;
+  readonly caFile: string;
+  readonly caPem: string;
+  issueClientCertificate(commonName: string): Promise<{ certFile: string; keyFile: string }>;
+  readonly keys: EmulatorKeys;
+  readonly faults: EmulatorFaults;
+  readonly requests: readonly RecordedRequest[];
+  clearRequests(): void;
+  setEventSink(url: string | undefined): void;
+  close(): Promise<void>;
+}

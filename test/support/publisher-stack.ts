@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { EmulatorOptions } from '../../emulator/index.js';
+import { KEY_SET_OBJECT } from '../../shared/store/store.js';
+import { startTestEmulator, type TestEmulator } from '../emulator/support.js';
+import { openBackend, type BackendName, type TestBackend } from './backends.js';
+import { eventually, rawRequest } from './http.js';
+import { startFunction, type RunningFunction } from './processes.js';
+
+/** Answers that come from a publication cycle (which always writes an audit record). */
+const CYCLE_STATUSES = new Set([200, 409, 500, 502, 503]);
+
+/** The CM login the publisher uses in tests: a distinctive password, so a leak is findable. */
+export const PUBLISHER_USER = 'jwks-publisher';
+export const PUBLISHER_PASSWORD = 'Publisher-Pa55word-never-logged';
+
+export interface PublisherStack {
+  readonly emulator: TestEmulator;
+  readonly backend: TestBackend;
+  readonly keyRotated: RunningFunction;
+  /** The environment key-rotated runs with (also what jwks-refresh needs). */
+  readonly env: Record<string, string>;
+  /** POSTs a PingSource-style tick (binary mode, no body) and returns the answer. */
+  ping(): Promise<EventAnswer>;
+  /** POSTs a binary-mode event of this type. */
+  sendEvent(type: string, headers?: Record<string, string>): Promise<EventAnswer>;
+  /** The kids in the stored jwks.json, sorted; [] when there is none. */
+  publishedKids(): Promise<string[]>;
+  /** The stored jwks.json bytes, or undefined. */
+  publishedBytes(): Promise<Buffer | undefined>;
+  close(): Promise<void>;
+}
+
+export interface EventAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+/** The environment that points a publisher process at an emulator and a backend. */
+export function publisherEnv(emulator: TestEmulator, backend: TestBackend, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...backend.env,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    CIPHERTRUST_URL: emulator.url,
+    CIPHERTRUST_CA_FILE: emulator.caFile,
+    CIPHERTRUST_USERNAME: PUBLISHER_USER,
+    CIPHERTRUST_PASSWORD: PUBLISHER_PASSWORD,
+    CIPHERTRUST_TIMEOUT_MS: '1000',
+    CIPHERTRUST_MAX_ATTEMPTS: '3',
+    CIPHERTRUST_RETRY_BUDGET_MS: '2000',
+    JWKS_RETAIN_DEACTIVATED: '1h',
+    LOG_LEVEL: 'debug',
+    ...extra,
+  };
+}
+
+/** An emulator with the publisher's user, a store, and key-rotated in its own process. */
+export async function startPublisherStack(
+  backendName: BackendName,
+  options: { env?: Record<string, string>; emulator?: Omit<EmulatorOptions, 'tlsDir'> } = {},
+): Promise<PublisherStack> {
+  const emulator = await startTestEmulator({ users: { admin: 'admin', [PUBLISHER_USER]: PUBLISHER_PASSWORD }, ...options.emulator });
+  const backend = await openBackend(backendName);
+  const env = publisherEnv(emulator, backend, options.env);
+  let keyRotated: RunningFunction;
+  try {
+    keyRotated = await startFunction({ host: 'lean', target: 'key-rotated', env });
+  } catch (error) {
+    await emulator.stop();
+    await backend.close();
+    throw error;
+  }
+  const auditCount = (): number => (keyRotated.output().match(/"audit":true/g) ?? []).length;
+  const sendEvent = async (type: string, headers: Record<string, string> = {}): Promise<EventAnswer> => {
+    const before = auditCount();
+    const response = await rawRequest(keyRotated.url, '/', {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-source': '/test', 'ce-type': type, ...headers },
+    });
+    // The answer can overtake the process's log lines on their way through the pipe: a cycle's
+    // answer is only returned once its audit record (the last line it writes) has arrived.
+    if (CYCLE_STATUSES.has(response.status)) await eventually(() => Promise.resolve(auditCount() > before), 5000);
+    return { status: response.status, body: JSON.parse(response.body.toString()) as Record<string, unknown> };
+  };
+  const publishedBytes = async (): Promise<Buffer | undefined> => {
+    const result = await backend.store.read(KEY_SET_OBJECT, { maxBytes: 4 * 1024 * 1024 });
+    return result.kind === 'found' ? result.object.body : undefined;
+  };
+  return {
+    emulator,
+    backend,
+    keyRotated,
+    env,
+    ping: () => sendEvent('dev.knative.sources.ping'),
+    sendEvent,
+    publishedBytes,
+    async publishedKids() {
+      const bytes = await publishedBytes();
+      if (bytes === undefined) return [];
+      return (JSON.parse(bytes.toString()) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort();
+    },
+    async close() {
+      await keyRotated.stop();
+      await emulator.stop();
+      await backend.close();
+    },
+  };
+}
