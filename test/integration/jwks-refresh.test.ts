@@ -14,7 +14,8 @@ describe.each<BackendName>(['file', 's3'])('jwks-refresh on the %s store', (back
   let stack: PublisherStack;
 
   beforeAll(async () => {
-    stack = await startPublisherStack(backendName);
+    // This CM lists public keys and gives RSA ones as SPKI: the other shapes the reference allows.
+    stack = await startPublisherStack(backendName, { emulator: { includePublicKeyInList: true, rsaPublicKeyFormat: 'spki' } });
   });
   afterAll(() => stack?.close());
 
@@ -23,8 +24,10 @@ describe.each<BackendName>(['file', 's3'])('jwks-refresh on the %s store', (back
     expect(refused.code).toBe(5);
     expect(JSON.parse(refused.stdout)).toMatchObject({ outcome: 'refused', guard: { guard: 'empty_set' } });
     create(stack, 'signing');
-    create(stack, 'encryption', ENCRYPT);
+    stack.emulator.keys.create({ name: 'encryption', algorithm: 'rsa', size: 2048, usageMask: ENCRYPT, labels: { jwks: 'publish' } });
+    stack.emulator.clearRequests();
     const published = await runRefresh([], stack.env);
+    expect(stack.emulator.requests.filter((request) => request.endpoint === 'get')).toEqual([]);
     expect(published.code).toBe(0);
     expect(JSON.parse(published.stdout)).toMatchObject({ dryRun: false, outcome: 'published', keys: 2 });
     expect(published.stderr).toContain('"audit":true');
@@ -79,6 +82,18 @@ describe('jwks-refresh exit codes', () => {
     create(stack, 'signing');
   });
   afterAll(() => stack?.close());
+
+  it('publishes an empty set only with JWKS_ALLOW_EMPTY=true', async () => {
+    const other = await startPublisherStack('file');
+    try {
+      expect((await runRefresh([], other.env)).code).toBe(5);
+      const allowed = await runRefresh([], { ...other.env, JWKS_ALLOW_EMPTY: 'true' });
+      expect(allowed.code).toBe(0);
+      expect((await other.publishedBytes())?.toString()).toBe('{"keys":[]}');
+    } finally {
+      await other.close();
+    }
+  });
 
   it('exits 3 when CipherTrust Manager cannot be reached, and leaves the store alone', async () => {
     const result = await runRefresh([], { ...stack.env, CIPHERTRUST_URL: 'https://127.0.0.1:1', CIPHERTRUST_RETRY_BUDGET_MS: '0' });

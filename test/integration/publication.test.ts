@@ -212,6 +212,22 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     stack.emulator.faults.clear();
   });
 
+  it('publishes the alg a jwks-alg label chooses, and ignores a Public Key twin of a key pair', async () => {
+    const pss = await create('pss', { name: 'pss-signing', algorithm: 'rsa', size: 2048, usageMask: SIGN, labels: { ...PUBLISH, 'jwks-alg': 'PS256' } });
+    stack.emulator.keys.create({ name: 'pss-signing-public', algorithm: 'rsa', objectType: 'Public Key', publicKeyOf: pss.id, labels: PUBLISH });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'published', added: 1 } });
+    const set = JSON.parse((await stack.publishedBytes())!.toString()) as { keys: Record<string, string>[] };
+    expect(set.keys.filter((key) => key.kid === kids.pss)).toEqual([expect.objectContaining({ kty: 'RSA', use: 'sig', alg: 'PS256' })]);
+    expect(stack.keyRotated.output()).toContain('"reason":"public_key_object"');
+  });
+
+  it('keeps a compromised key out once it is destroyed (Destroyed Compromised)', async () => {
+    stack.emulator.keys.destroy(created.rsaSig!.id);
+    expect(stack.emulator.keys.get(created.rsaSig!.id)?.state).toBe('Destroyed Compromised');
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    expect(await stack.publishedKids()).not.toContain(kids.rsaSig);
+  });
+
   it('leaves the files untouched and answers 502 while CM fails, then recovers', async () => {
     await create('during-outage', { name: 'during-outage', algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH });
     const before = await stack.publishedBytes();
