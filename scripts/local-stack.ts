@@ -34,8 +34,14 @@ const keyRotatedUrl = `http://127.0.0.1:${ports.keyRotated}`;
 
 // The functions get a clean environment: nothing from the developer's shell but PATH and LOG_LEVEL.
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', JWKS_STORE: dataDir };
+await mkdir(dataDir, { recursive: true });
+const emulator: RunningEmulator = await startEmulator({
+  port: ports.emulator,
+  tlsDir,
+  users: { [username]: password },
+  eventSink: `${keyRotatedUrl}/`,
+});
 const children: ChildProcess[] = [];
-let emulator: RunningEmulator | undefined;
 let stopping = false;
 
 function stopAll(code: number): void {
@@ -43,7 +49,7 @@ function stopAll(code: number): void {
   stopping = true;
   for (const child of children) child.kill('SIGTERM');
   process.exitCode = code;
-  void emulator?.close();
+  void emulator.close();
 }
 process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
@@ -78,13 +84,6 @@ async function waitForHealth(url: string): Promise<void> {
   throw new Error(`${url} did not become healthy`);
 }
 
-await mkdir(dataDir, { recursive: true });
-emulator = await startEmulator({
-  port: ports.emulator,
-  tlsDir,
-  users: { [username]: password },
-  eventSink: `${keyRotatedUrl}/`,
-});
 const seeded = seedDemoKeys(emulator.keys);
 console.log(`local-stack: CipherTrust Manager emulator on ${emulator.url} (user ${username}; CA ${emulator.caFile}); ${seeded.length} demo keys`);
 

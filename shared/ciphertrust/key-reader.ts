@@ -1,6 +1,7 @@
 import { mapConcurrently } from '../util/map-concurrently.js';
 import type { CipherTrustClient } from './client.js';
 import { parseCmKey, type CmKey } from './cm-key.js';
+import { parsePublicPem } from './public-pem.js';
 
 export interface KeyReaderOptions {
   /** CM label selector, e.g. `jwks=publish`. */
@@ -33,7 +34,8 @@ interface CachedPublicKey {
 /**
  * Reads the candidate keys from CM: one listing by label selector, then the public key of each key
  * pair the listing did not include. A key whose id, version and updatedAt are unchanged since the
- * last read is not fetched again (a rotation or state change moves updatedAt).
+ * last read is not fetched again (a rotation or state change moves updatedAt), unless its public
+ * key did not parse last time.
  */
 export class CipherTrustKeyReader {
   private cache = new Map<string, CachedPublicKey>();
@@ -68,7 +70,11 @@ export class CipherTrustKeyReader {
         return undefined;
       }
       // The single-key answer is the fresher view (the key may have changed since the listing).
-      nextCache.set(key.id, { version: parsed.key.version, updatedAt: parsed.key.updatedAt, key: parsed.key });
+      // A public key that does not parse is not kept: the next cycle asks again.
+      const pem = parsed.key.publickey;
+      if (pem === undefined || parsePublicPem(pem).ok) {
+        nextCache.set(key.id, { version: parsed.key.version, updatedAt: parsed.key.updatedAt, key: parsed.key });
+      }
       return parsed.key;
     });
     // Only keys still listed stay cached, so the cache never outgrows CM's content.

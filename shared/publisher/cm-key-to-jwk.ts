@@ -3,7 +3,7 @@ import type { CmKey } from '../ciphertrust/cm-key.js';
 import { KeySetRefusedError } from '../jwks/errors.js';
 import { thumbprintKid } from '../jwks/thumbprint.js';
 import { algorithmFits, validatePublicJwk, type KeyUse, type PublicJwk } from '../jwks/validate.js';
-import { parsePublicPem } from './public-pem.js';
+import { parsePublicPem } from '../ciphertrust/public-pem.js';
 
 /** Why a CM key is not published. Stable strings: they are metric labels and audit values. */
 export type SkipReason =

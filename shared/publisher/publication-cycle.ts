@@ -7,7 +7,14 @@ import type { Logger } from '../observability/logger.js';
 import { KEY_SET_OBJECT, StoreError, type KeySetStore } from '../store/store.js';
 import { convertCmKey, type Conversion } from './cm-key-to-jwk.js';
 import { checkGuards, type GuardRefusal } from './guards.js';
-import { applyPublicationPolicy, type KeySource, type PlannedKey, type PolicyOutcome, type SkippedKey } from './publication-policy.js';
+import {
+  applyPublicationPolicy,
+  keepUnaccountedWhileUnreadable,
+  type KeySource,
+  type PlannedKey,
+  type PolicyOutcome,
+  type SkippedKey,
+} from './publication-policy.js';
 import type { PublicationObserver } from './publication-observer.js';
 import { writeKeySet } from './write-key-set.js';
 
@@ -38,6 +45,8 @@ export interface CycleResult {
   readonly removed: readonly KeyChange[];
   /** Keys in the set after the cycle (or that would be, for a dry run or a refusal). */
   readonly keys: number;
+  /** Published kids kept only because some CM key could not be read this time. */
+  readonly removalsDeferred?: readonly string[];
   readonly filesWritten: number;
   readonly filesRemoved: number;
 }
@@ -97,9 +106,9 @@ export class PublicationCycle {
 
   private async attempt(options: CycleOptions): Promise<CycleResult> {
     const nothing = { added: [], removed: [], keys: 0, filesWritten: 0, filesRemoved: 0 };
-    let policy: PolicyOutcome;
+    let read: { policy: PolicyOutcome; unreadable: number };
     try {
-      policy = await this.readPolicy();
+      read = await this.readPolicy();
     } catch (error) {
       if (!(error instanceof CipherTrustError)) throw error;
       return { ...nothing, outcome: 'failed', failure: 'ciphertrust', message: error.message };
@@ -112,6 +121,13 @@ export class PublicationCycle {
       return { ...nothing, outcome: 'failed', failure: 'store', message: error.message };
     }
 
+    const { outcome: policy, kept } = keepUnaccountedWhileUnreadable(read.policy, published.keys, read.unreadable);
+    for (const kid of kept) {
+      this.deps.logger.warn(
+        { event: 'removal_deferred', kid },
+        'a published key is no longer accounted for while some CM key cannot be read; kept until CM answers cleanly',
+      );
+    }
     const keys = policy.keys.map((planned) => planned.jwk);
     const changes = diff(published, policy);
     const guard = checkGuards({
@@ -121,7 +137,7 @@ export class PublicationCycle {
       allowEmpty: this.deps.allowEmpty,
       confirmRemoval: options.confirmRemoval === true,
     });
-    const planned = { ...changes, keys: keys.length, filesWritten: 0, filesRemoved: 0 };
+    const planned = { ...changes, keys: keys.length, filesWritten: 0, filesRemoved: 0, ...(kept.length > 0 && { removalsDeferred: kept }) };
     if (guard !== undefined) return { ...planned, outcome: 'refused', guard, message: guard.message };
     if (options.dryRun === true) return { ...planned, outcome: 'dry_run' };
 
@@ -139,7 +155,7 @@ export class PublicationCycle {
     }
   }
 
-  private async readPolicy(): Promise<PolicyOutcome> {
+  private async readPolicy(): Promise<{ policy: PolicyOutcome; unreadable: number }> {
     const read = await this.deps.reader.read();
     const conversions: Conversion[] = await Promise.all(read.keys.map((key) => convertCmKey(key)));
     const policy = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs);
@@ -151,7 +167,7 @@ export class PublicationCycle {
       );
     }
     for (const skipped of policy.skipped) this.logSkipped(skipped);
-    return policy;
+    return { policy, unreadable: read.malformed.length };
   }
 
   private logSkipped(skipped: SkippedKey): void {
@@ -198,6 +214,7 @@ export class PublicationCycle {
       keys: result.keys,
       filesWritten: result.filesWritten,
       filesRemoved: result.filesRemoved,
+      ...(result.removalsDeferred !== undefined && { removalsDeferred: result.removalsDeferred }),
       store: this.deps.store.location,
       ...(options.confirmRemoval === true && { override: 'confirm_removal' }),
       ...(result.message !== undefined && { message: result.message }),

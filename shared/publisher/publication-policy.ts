@@ -114,3 +114,28 @@ function compareSources(a: KeySource, b: KeySource): number {
   const rank = (STATE_RANK[a.state] ?? 9) - (STATE_RANK[b.state] ?? 9);
   return rank !== 0 ? rank : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
+
+/** Skips that mean "CM has a key here we could not read", as opposed to "a key we must not publish". */
+const UNREADABLE: ReadonlySet<SkipReason> = new Set(['malformed_resource', 'malformed_public_key', 'no_public_key']);
+
+/**
+ * While some CM key cannot be read, a published key that CM no longer accounts for may be that
+ * very key: it stays published (taken as it is in the store) instead of vanishing from partners'
+ * caches because of one bad answer. Keys CM does account for (deactivated, compromised, ...) are
+ * handled by the policy as usual. Returns the outcome with those keys added back, and their kids.
+ */
+export function keepUnaccountedWhileUnreadable(
+  outcome: PolicyOutcome,
+  published: ReadonlyMap<string, PublicJwk>,
+  unreadableResources: number,
+): { readonly outcome: PolicyOutcome; readonly kept: readonly string[] } {
+  const unreadable = unreadableResources + outcome.skipped.filter((skipped) => UNREADABLE.has(skipped.reason)).length;
+  if (unreadable === 0) return { outcome, kept: [] };
+  const planned = new Set(outcome.keys.map((key) => key.jwk.kid));
+  const kept = [...published.values()].filter((jwk) => !planned.has(jwk.kid) && !outcome.known.has(jwk.kid));
+  if (kept.length === 0) return { outcome, kept: [] };
+  const keys = [...outcome.keys, ...kept.map((jwk) => ({ jwk, sources: [] }))].sort((a, b) =>
+    a.jwk.kid < b.jwk.kid ? -1 : a.jwk.kid > b.jwk.kid ? 1 : 0,
+  );
+  return { outcome: { ...outcome, keys }, kept: kept.map((jwk) => jwk.kid) };
+}

@@ -209,7 +209,11 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'published', added: 1, keys: 2 } });
     expect(await stack.publishedKids()).toEqual([kids.ecSigV1, kids.good].sort());
     expect(metricValue(await metrics(stack), 'jwks_publisher_keys_skipped_total{reason="malformed_public_key"}')).toBeGreaterThanOrEqual(1);
+    // Once CM answers cleanly, the key is fetched again (a bad answer is never cached) and published.
     stack.emulator.faults.clear();
+    kids.broken = await kidOf(stack, created.broken!.id);
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'published', added: 1, keys: 3 } });
+    expect(await stack.publishedKids()).toContain(kids.broken);
   });
 
   it('publishes the alg a jwks-alg label chooses, and ignores a Public Key twin of a key pair', async () => {
@@ -226,6 +230,16 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     expect(stack.emulator.keys.get(created.rsaSig!.id)?.state).toBe('Destroyed Compromised');
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
     expect(await stack.publishedKids()).not.toContain(kids.rsaSig);
+  });
+
+  it('keeps a published key whose public key CM suddenly answers malformed, instead of dropping it', async () => {
+    stack.emulator.faults.malformPublicKey(created.good!.id);
+    // A label change moves updatedAt, so the key is fetched again and comes back malformed.
+    stack.emulator.keys.patch(created.good!.id, { labels: { ...PUBLISH, owner: 'gateway-team' } });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged', removed: 0 } });
+    expect(await stack.publishedKids()).toContain(kids.good);
+    expect(stack.keyRotated.output()).toContain(`"event":"removal_deferred","kid":"${kids.good}"`);
+    stack.emulator.faults.clear();
   });
 
   it('leaves the files untouched and answers 502 while CM fails, then recovers', async () => {

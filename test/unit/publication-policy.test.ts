@@ -1,6 +1,6 @@
 import { convertCmKey } from '../../shared/publisher/cm-key-to-jwk.js';
 import { checkGuards } from '../../shared/publisher/guards.js';
-import { applyPublicationPolicy } from '../../shared/publisher/publication-policy.js';
+import { applyPublicationPolicy, keepUnaccountedWhileUnreadable } from '../../shared/publisher/publication-policy.js';
 import type { CmKey } from '../../shared/ciphertrust/cm-key.js';
 import { ENCRYPT_DECRYPT, SIGN_VERIFY, ecCmKey, type FixtureOptions } from '../support/cm-keys.js';
 
@@ -88,6 +88,32 @@ describe('applyPublicationPolicy', () => {
     const backward = (await plan([...keys].reverse())).keys.map((planned) => planned.jwk.kid);
     expect(forward).toEqual([...forward].sort());
     expect(backward).toEqual(forward);
+  });
+});
+
+describe('keepUnaccountedWhileUnreadable', () => {
+  it('keeps a published key CM no longer accounts for while another CM key cannot be read', async () => {
+    const [published, readable] = [key(), key()];
+    const before = await plan([published, readable]);
+    const publishedKeys = new Map(before.keys.map((planned) => [planned.jwk.kid, planned.jwk]));
+    const broken: CmKey = { ...published, publickey: 'garbage' };
+    const now = await plan([broken, readable]);
+    expect(now.keys).toHaveLength(1);
+    const { outcome, kept } = keepUnaccountedWhileUnreadable(now, publishedKeys, 0);
+    expect(kept).toHaveLength(1);
+    expect(outcome.keys.map((planned) => planned.jwk.kid).sort()).toEqual([...publishedKeys.keys()].sort());
+  });
+
+  it('lets the policy remove keys CM accounts for, and everything once all keys read cleanly', async () => {
+    const [published, readable] = [key(), key()];
+    const before = await plan([published, readable]);
+    const publishedKeys = new Map(before.keys.map((planned) => [planned.jwk.kid, planned.jwk]));
+    const deactivatedEnc: CmKey = { ...published, usageMask: ENCRYPT_DECRYPT, state: 'Deactivated' };
+    const withBroken = await plan([deactivatedEnc, readable, { ...key(), publickey: 'garbage' }]);
+    expect(keepUnaccountedWhileUnreadable(withBroken, publishedKeys, 0).kept).toEqual([]);
+    const clean = await plan([readable]);
+    expect(keepUnaccountedWhileUnreadable(clean, publishedKeys, 0).kept).toEqual([]);
+    expect(keepUnaccountedWhileUnreadable(clean, publishedKeys, 1).kept).toHaveLength(1);
   });
 });
 
