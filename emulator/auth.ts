@@ -51,7 +51,8 @@ export class TokenService {
   private readonly secret = randomBytes(32);
   private duration: number;
   /** jti of every JWT still honoured; revokeAll() empties it. */
-  private readonly live = new Set<string>();
+  /** jti -> expiry (seconds): live tokens; expired ones are pruned as new ones are issued. */
+  private readonly live = new Map<string, number>();
   private readonly refreshTokens = new Map<string, Session>();
 
   constructor(private readonly options: TokenServiceOptions) {
@@ -176,7 +177,8 @@ export class TokenService {
       .setIssuedAt(issuedAt)
       .setExpirationTime(issuedAt + this.duration)
       .sign(this.secret);
-    this.live.add(jti);
+    for (const [known, expiry] of this.live) if (expiry < issuedAt) this.live.delete(known);
+    this.live.set(jti, issuedAt + this.duration);
     return jwt;
   }
 }

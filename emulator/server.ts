@@ -18,6 +18,8 @@ import type { RecordedRequest } from './types.js';
 
 const TOKEN_PATH = '/api/v1/auth/tokens';
 
+const MAX_RECORDED_REQUESTS = 10_000;
+
 export class EmulatorServer {
   readonly requests: RecordedRequest[] = [];
   private readonly server: Server;
@@ -84,7 +86,7 @@ export class EmulatorServer {
       const fault = this.deps.faults.take(match.endpoint);
       if (fault.kind === 'hang') {
         // Accepted and never answered: the client's timeout is what is under test.
-        this.requests.push(record);
+        this.remember(record);
         request.resume();
         return;
       }
@@ -109,8 +111,14 @@ export class EmulatorServer {
       if (!response.headersSent) sendJson(response, failure.status, failure.body(), headers);
     }
     record.status = status;
-    this.requests.push(record);
+    this.remember(record);
     this.logger.debug({ event: 'request', method, path, endpoint: record.endpoint, status }, 'request handled');
+  }
+
+  /** Keeps the latest requests only, so a local stack left running does not grow without bound. */
+  private remember(record: RecordedRequest): void {
+    this.requests.push(record);
+    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.splice(0, this.requests.length - MAX_RECORDED_REQUESTS);
   }
 }
 

@@ -1,4 +1,6 @@
 import { mapConcurrently } from '../util/map-concurrently.js';
+import { CipherTrustError } from './errors.js';
+import { matchesLabelSelector } from './label-selector.js';
 import type { CipherTrustClient } from './client.js';
 import { parseCmKey, type CmKey } from './cm-key.js';
 import { parsePublicPem } from './public-pem.js';
@@ -21,6 +23,8 @@ export interface KeyReadResult {
   readonly keys: readonly CmKey[];
   /** Resources we could not read; each is skipped, the rest still publish. */
   readonly malformed: readonly MalformedResource[];
+  /** Listed resources whose labels do not match the selector: CM did not filter as asked. */
+  readonly outsideSelector: readonly { readonly id: string; readonly name: string }[];
   /** GET /vault/keys2/{id} calls made by this read. */
   readonly fetched: number;
 }
@@ -48,11 +52,13 @@ export class CipherTrustKeyReader {
   async read(): Promise<KeyReadResult> {
     const listed = await this.client.listKeys(this.options.selector, this.options.pageSize);
     const malformed: MalformedResource[] = [];
+    const outsideSelector: { id: string; name: string }[] = [];
     const keys: CmKey[] = [];
     for (const resource of listed) {
       const parsed = parseCmKey(resource);
-      if (parsed.ok) keys.push(parsed.key);
-      else malformed.push({ id: parsed.id, problem: parsed.problem });
+      if (!parsed.ok) malformed.push({ id: parsed.id, problem: parsed.problem });
+      else if (!matchesLabelSelector(parsed.key.labels, this.options.selector)) outsideSelector.push({ id: parsed.key.id, name: parsed.key.name });
+      else keys.push(parsed.key);
     }
     const nextCache = new Map<string, CachedPublicKey>();
     let fetched = 0;
@@ -64,7 +70,15 @@ export class CipherTrustKeyReader {
         return { ...key, publickey: cached.key.publickey };
       }
       fetched++;
-      const parsed = parseCmKey(await this.client.getKey(key.id));
+      let resource: unknown;
+      try {
+        resource = await this.client.getKey(key.id);
+      } catch (error) {
+        // Deleted between the listing and this GET: as if it had not been listed.
+        if (error instanceof CipherTrustError && error.details.status === 404) return undefined;
+        throw error;
+      }
+      const parsed = parseCmKey(resource);
       if (!parsed.ok || parsed.key.id !== key.id) {
         malformed.push({ id: key.id, problem: parsed.ok ? 'GET answered another key' : parsed.problem });
         return undefined;
@@ -79,12 +93,15 @@ export class CipherTrustKeyReader {
     });
     // Only keys still listed stay cached, so the cache never outgrows CM's content.
     this.cache = nextCache;
-    return { keys: completed.filter((key): key is CmKey => key !== undefined), malformed, fetched };
+    return { keys: completed.filter((key): key is CmKey => key !== undefined), malformed, outsideSelector, fetched };
   }
 }
 
-/** Key pairs whose listing lacks the public half. Destroyed keys may have none left; we still ask. */
+/**
+ * Asymmetric keys whose listing lacks the public half: key pairs, and Public Key objects (never
+ * published, but a compromised twin must withhold its pair). Destroyed keys may have none left.
+ */
 function needsPublicKey(key: CmKey): boolean {
   if (key.publickey !== undefined) return false;
-  return key.objectType.toLowerCase() === 'private key' && ['rsa', 'ec'].includes(key.algorithm.toLowerCase());
+  return ['private key', 'public key'].includes(key.objectType.toLowerCase()) && ['rsa', 'ec'].includes(key.algorithm.toLowerCase());
 }

@@ -93,14 +93,21 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
 
   function readiness(res: ServerResponse, head: boolean): void {
     const { lastSuccess, lastResult, lastResultAt } = options.status();
-    const degraded = lastResult !== undefined && (lastResult.outcome === 'failed' || lastResult.outcome === 'refused');
+    const kept = lastResult?.keptUnreadable ?? [];
+    const degraded = lastResult !== undefined && (lastResult.outcome === 'failed' || lastResult.outcome === 'refused' || kept.length > 0);
     // Always 200: an unready key-rotated would stop receiving the very events that can fix it.
     sendJson(res, head, 200, {
       status: degraded ? 'degraded' : 'ok',
       lastSuccess: lastSuccess?.toISOString() ?? null,
       lastOutcome: lastResult?.outcome ?? null,
       lastOutcomeAt: lastResultAt?.toISOString() ?? null,
-      problem: degraded ? { failure: lastResult.failure ?? null, guard: lastResult.guard?.guard ?? null, message: lastResult.message ?? null } : null,
+      problem: degraded
+        ? {
+            failure: lastResult.failure ?? null,
+            guard: lastResult.guard?.guard ?? null,
+            message: lastResult.message ?? (kept.length > 0 ? `${kept.length} published key(s) answered unreadable by CipherTrust Manager, kept as published` : null),
+          }
+        : null,
     });
   }
 

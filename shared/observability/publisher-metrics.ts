@@ -18,6 +18,7 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly guardRefusals: Counter<'guard'>;
   private readonly skipped: Counter<'reason'>;
   private readonly published: Gauge<'use' | 'state'>;
+  private readonly keptUnreadable: Gauge;
   private readonly cmRequests: Counter<'endpoint' | 'status'>;
   private readonly cmLatency: Histogram<'endpoint'>;
   private readonly events: Counter<'disposition'>;
@@ -59,6 +60,11 @@ export class PublisherMetrics implements PublicationObserver {
       labelNames: ['use', 'state'],
       registers,
     });
+    this.keptUnreadable = new Gauge({
+      name: 'jwks_publisher_keys_kept_unreadable',
+      help: 'Published keys kept as they are in the last cycle because CipherTrust Manager answered their public key unreadable.',
+      registers,
+    });
     this.cmRequests = new Counter({
       name: 'jwks_ciphertrust_requests_total',
       help: 'CipherTrust Manager requests (each attempt) by endpoint and HTTP status, or timeout / network_error.',
@@ -98,6 +104,10 @@ export class PublisherMetrics implements PublicationObserver {
   keysPublished(keys: readonly PlannedKey[]): void {
     this.published.reset();
     for (const { jwk, sources } of keys) this.published.inc({ use: jwk.use, state: sources[0]?.state ?? 'unknown' });
+  }
+
+  keysKeptUnreadable(count: number): void {
+    this.keptUnreadable.set(count);
   }
 
   ciphertrustRequest(endpoint: CipherTrustEndpoint, status: string, seconds: number): void {

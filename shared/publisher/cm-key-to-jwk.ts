@@ -61,7 +61,13 @@ const DESTROYED_STATES = new Set(['Destroyed', 'Destroyed Compromised']);
 export async function convertCmKey(key: CmKey): Promise<Conversion> {
   const skip = (reason: SkipReason, detail: string, kid?: string): Conversion => ({ kind: 'skipped', key, reason, detail, ...(kid !== undefined && { kid }) });
   const objectType = key.objectType.toLowerCase();
-  if (objectType === 'public key') return skip('public_key_object', 'a Public Key object duplicates the key pair it belongs to');
+  if (objectType === 'public key') {
+    // Never published itself, but its kid lets a compromised twin withhold the pair.
+    const twin = key.publickey === undefined ? undefined : parsePublicPem(key.publickey);
+    const members = twin?.ok === true ? publicMaterial(twin.key, key.algorithm.toUpperCase() === 'EC' ? 'EC' : 'RSA') : undefined;
+    const kid = members !== undefined && 'members' in members ? await thumbprintKid(members.members) : undefined;
+    return skip('public_key_object', 'a Public Key object duplicates the key pair it belongs to', kid);
+  }
   if (objectType !== 'private key') return skip('not_key_pair', `object type "${key.objectType}" is not an asymmetric key pair`);
   const algorithm = key.algorithm.toUpperCase();
   if (algorithm !== 'RSA' && algorithm !== 'EC') return skip('unsupported_algorithm', `algorithm "${key.algorithm}" is not RSA or EC`);

@@ -1,21 +1,16 @@
 import { CipherTrustError } from '../ciphertrust/errors.js';
 import type { KeyReadResult } from '../ciphertrust/key-reader.js';
-import { KeySetRefusedError } from '../jwks/errors.js';
 import { serializeKeySet } from '../jwks/serialize.js';
-import { validateKeySet, type PublicJwk } from '../jwks/validate.js';
+import { validateKeySet } from '../jwks/validate.js';
 import type { Logger } from '../observability/logger.js';
-import { KEY_SET_OBJECT, StoreError, type KeySetStore } from '../store/store.js';
+import { StoreError, type KeySetStore } from '../store/store.js';
+import { auditRecord } from './audit-record.js';
 import { convertCmKey, type Conversion } from './cm-key-to-jwk.js';
 import { checkGuards, type GuardRefusal } from './guards.js';
-import {
-  applyPublicationPolicy,
-  keepUnaccountedWhileUnreadable,
-  type KeySource,
-  type PlannedKey,
-  type PolicyOutcome,
-  type SkippedKey,
-} from './publication-policy.js';
+import { serializeSourceRecord } from './key-sources.js';
+import { applyPublicationPolicy, type KeySource, type PlannedKey, type PolicyOutcome, type SkippedKey } from './publication-policy.js';
 import type { PublicationObserver } from './publication-observer.js';
+import { readPublishedState, type PublishedState } from './published-state.js';
 import { writeKeySet } from './write-key-set.js';
 
 /** What asked for a cycle: a CloudEvent (its id and type), the hourly ping, or an operator. */
@@ -28,7 +23,7 @@ export interface CycleTrigger {
 export type CycleOutcome = 'published' | 'unchanged' | 'refused' | 'failed' | 'dry_run';
 export type CycleFailure = 'ciphertrust' | 'store' | 'invalid_output' | 'internal';
 
-/** A key added or removed, named as CM knows it (source absent: CM no longer has that material). */
+/** A key added or removed, named as CM knows it (cmKey absent: CM no longer accounts for it). */
 export interface KeyChange {
   readonly kid: string;
   readonly use?: string;
@@ -45,10 +40,10 @@ export interface CycleResult {
   readonly removed: readonly KeyChange[];
   /** Keys in the set after the cycle (or that would be, for a dry run or a refusal). */
   readonly keys: number;
-  /** Published kids kept only because some CM key could not be read this time. */
-  readonly removalsDeferred?: readonly string[];
   readonly filesWritten: number;
   readonly filesRemoved: number;
+  /** Published kids kept as they are because CM answered their public key unreadable. */
+  readonly keptUnreadable?: readonly string[];
 }
 
 export interface CycleOptions {
@@ -69,16 +64,15 @@ export interface PublicationCycleDependencies {
   readonly now?: () => Date;
 }
 
-interface PublishedSet {
-  readonly kids: readonly string[];
-  readonly keys: ReadonlyMap<string, PublicJwk>;
-  readonly bytes: Buffer | undefined;
-}
+/** Another writer committed between our read of the store and our commit: start over, this often. */
+const MAX_ATTEMPTS_ON_CONFLICT = 3;
+/** Skips that are normal for a labelled CM partition (an AES key, a Public Key twin). */
+const EXPECTED_SKIPS = new Set(['public_key_object', 'not_key_pair', 'unsupported_algorithm']);
 
 /**
- * One publication: read the keys from CM, convert, apply the policy, check the guards against
- * what is published, write, and leave one audit record. Any failure before the write leaves the
- * published files untouched.
+ * One publication: read the keys from CM and the published state from the store, apply the
+ * policy, check the guards, write, and leave one audit record. Any failure before the write
+ * leaves the published files untouched.
  */
 export class PublicationCycle {
   private readonly now: () => Date;
@@ -91,45 +85,60 @@ export class PublicationCycle {
     const started = process.hrtime.bigint();
     let result: CycleResult;
     try {
-      result = await this.attempt(options);
+      result = await this.attemptUntilCommitted(options);
     } catch (error) {
       // A bug, not an outage: still one audit record and a failed answer, never a silent death.
       this.deps.logger.error({ event: 'publication_crashed', err: error }, 'publication failed unexpectedly');
-      result = { outcome: 'failed', failure: 'internal', message: 'unexpected error (see publication_crashed log)', added: [], removed: [], keys: 0, filesWritten: 0, filesRemoved: 0 };
+      result = { ...NOTHING, outcome: 'failed', failure: 'internal', message: 'unexpected error (see publication_crashed log)' };
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.deps.observer.cycleFinished(result.outcome, seconds, this.now());
     if (result.guard !== undefined) this.deps.observer.guardRefused(result.guard.guard);
-    if (options.dryRun !== true) this.audit(triggers, options, result);
+    if (options.dryRun !== true) {
+      const record = auditRecord(triggers, options, result, this.deps.store.location);
+      const summary = `publication ${result.outcome}: ${result.added.length} added, ${result.removed.length} removed, ${result.keys} keys`;
+      if (result.outcome === 'failed' || result.outcome === 'refused') this.deps.logger.error(record, `${summary}; ${result.message ?? ''}`);
+      else this.deps.logger.info(record, summary);
+    }
     return result;
   }
 
+  /**
+   * A writer that read the store before another one committed would otherwise overwrite a newer
+   * view (say, one without a key just compromised): on a conflict, CM is read again.
+   */
+  private async attemptUntilCommitted(options: CycleOptions): Promise<CycleResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(options);
+      } catch (error) {
+        if (!(error instanceof StoreError && error.failure === 'conflict')) throw error;
+        this.deps.logger.warn({ event: 'publication_conflict', attempt }, 'another writer published meanwhile; reading CipherTrust Manager again');
+        if (attempt >= MAX_ATTEMPTS_ON_CONFLICT) return { ...NOTHING, outcome: 'failed', failure: 'store', message: error.message };
+      }
+    }
+  }
+
   private async attempt(options: CycleOptions): Promise<CycleResult> {
-    const nothing = { added: [], removed: [], keys: 0, filesWritten: 0, filesRemoved: 0 };
-    let read: { policy: PolicyOutcome; unreadable: number };
+    let read: KeyReadResult;
     try {
-      read = await this.readPolicy();
+      read = await this.deps.reader.read();
     } catch (error) {
       if (!(error instanceof CipherTrustError)) throw error;
-      return { ...nothing, outcome: 'failed', failure: 'ciphertrust', message: error.message };
+      return { ...NOTHING, outcome: 'failed', failure: 'ciphertrust', message: error.message };
     }
-    let published: PublishedSet;
+    let published: PublishedState;
     try {
-      published = await this.readPublished();
+      published = await readPublishedState(this.deps.store, this.deps.maxSetBytes, this.deps.logger);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      return { ...nothing, outcome: 'failed', failure: 'store', message: error.message };
+      return { ...NOTHING, outcome: 'failed', failure: 'store', message: error.message };
     }
+    const conversions: Conversion[] = await Promise.all(read.keys.map((key) => convertCmKey(key)));
+    const policy = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs, published);
+    this.report(read, policy);
 
-    const { outcome: policy, kept } = keepUnaccountedWhileUnreadable(read.policy, published.keys, read.unreadable);
-    for (const kid of kept) {
-      this.deps.logger.warn(
-        { event: 'removal_deferred', kid },
-        'a published key is no longer accounted for while some CM key cannot be read; kept until CM answers cleanly',
-      );
-    }
     const keys = policy.keys.map((planned) => planned.jwk);
-    const changes = diff(published, policy);
     const guard = checkGuards({
       publishedKids: published.kids,
       nextKids: keys.map((key) => key.kid),
@@ -137,7 +146,7 @@ export class PublicationCycle {
       allowEmpty: this.deps.allowEmpty,
       confirmRemoval: options.confirmRemoval === true,
     });
-    const planned = { ...changes, keys: keys.length, filesWritten: 0, filesRemoved: 0, ...(kept.length > 0 && { removalsDeferred: kept }) };
+    const planned = { ...diff(published, policy), keys: keys.length, filesWritten: 0, filesRemoved: 0, ...(policy.kept.length > 0 && { keptUnreadable: policy.kept }) };
     if (guard !== undefined) return { ...planned, outcome: 'refused', guard, message: guard.message };
     if (options.dryRun === true) return { ...planned, outcome: 'dry_run' };
 
@@ -145,29 +154,43 @@ export class PublicationCycle {
     const invalid = checkOutput(setBytes, this.deps.maxSetBytes);
     if (invalid !== undefined) return { ...planned, outcome: 'failed', failure: 'invalid_output', message: invalid };
     try {
-      const report = await writeKeySet(this.deps.store, keys, setBytes, published.bytes, this.deps.maxSetBytes);
-      const touched = report.written.length + report.removed.length;
+      const report = await writeKeySet(this.deps.store, {
+        keys,
+        setBytes,
+        sourcesBytes: serializeSourceRecord(policy.keys),
+        current: published,
+        maxBytes: this.deps.maxSetBytes,
+      });
       this.deps.observer.keysPublished(policy.keys);
+      const touched = report.written.length + report.removed.length;
       return { ...planned, outcome: touched > 0 ? 'published' : 'unchanged', filesWritten: report.written.length, filesRemoved: report.removed.length };
     } catch (error) {
-      if (!(error instanceof StoreError)) throw error;
+      if (!(error instanceof StoreError) || error.failure === 'conflict') throw error;
       return { ...planned, outcome: 'failed', failure: 'store', message: error.message };
     }
   }
 
-  private async readPolicy(): Promise<{ policy: PolicyOutcome; unreadable: number }> {
-    const read = await this.deps.reader.read();
-    const conversions: Conversion[] = await Promise.all(read.keys.map((key) => convertCmKey(key)));
-    const policy = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs);
+  /** Logs and counts what CM offered but will not be published as it is. */
+  private report(read: KeyReadResult, policy: PolicyOutcome): void {
+    const { logger, observer } = this.deps;
     for (const malformed of read.malformed) {
-      this.deps.observer.keySkipped('malformed_resource');
-      this.deps.logger.warn(
+      observer.keySkipped('malformed_resource');
+      logger.warn(
         { event: 'key_skipped', reason: 'malformed_resource', cmKeyId: malformed.id, detail: malformed.problem },
         'a CipherTrust Manager key resource could not be read; skipped, the others still publish',
       );
     }
+    if (read.outsideSelector.length > 0) {
+      logger.warn(
+        { event: 'selector_not_applied', count: read.outsideSelector.length, cmKeys: read.outsideSelector.slice(0, 20) },
+        'CipherTrust Manager listed keys that do not match the label selector; they are ignored',
+      );
+    }
     for (const skipped of policy.skipped) this.logSkipped(skipped);
-    return { policy, unreadable: read.malformed.length };
+    for (const kid of policy.kept) {
+      logger.warn({ event: 'key_kept_unreadable', kid }, 'CipherTrust Manager answered this published key unreadable; it stays published as it is');
+    }
+    observer.keysKeptUnreadable(policy.kept.length);
   }
 
   private logSkipped(skipped: SkippedKey): void {
@@ -181,56 +204,11 @@ export class PublicationCycle {
       this.deps.logger.warn(record, `key not published: ${skipped.detail}`);
     }
   }
-
-  private async readPublished(): Promise<PublishedSet> {
-    const empty: PublishedSet = { kids: [], keys: new Map(), bytes: undefined };
-    const result = await this.deps.store.read(KEY_SET_OBJECT, { maxBytes: this.deps.maxSetBytes });
-    if (result.kind !== 'found') return empty;
-    try {
-      const set = validateKeySet(result.object.body);
-      return { kids: set.keys.map((key) => key.kid), keys: new Map(set.keys.map((key) => [key.kid, key])), bytes: result.object.body };
-    } catch (error) {
-      if (!(error instanceof KeySetRefusedError)) throw error;
-      // A corrupt or refused set is replaced: serving keeps its last good copy until then. The
-      // removal guard cannot judge against it, so the operator is told.
-      this.deps.logger.warn(
-        { event: 'published_set_unreadable', reason: error.reason, security: error.security, detail: error.message },
-        'the published key set is not valid; it will be replaced by the one computed now',
-      );
-      return { ...empty, bytes: result.object.body };
-    }
-  }
-
-  private audit(triggers: readonly CycleTrigger[], options: CycleOptions, result: CycleResult): void {
-    const record = {
-      audit: true,
-      event: 'publication',
-      outcome: result.outcome,
-      failure: result.failure,
-      guard: result.guard?.guard,
-      reason: describeTriggers(triggers),
-      added: result.added,
-      removed: result.removed,
-      keys: result.keys,
-      filesWritten: result.filesWritten,
-      filesRemoved: result.filesRemoved,
-      ...(result.removalsDeferred !== undefined && { removalsDeferred: result.removalsDeferred }),
-      store: this.deps.store.location,
-      ...(options.confirmRemoval === true && { override: 'confirm_removal' }),
-      ...(result.message !== undefined && { message: result.message }),
-    };
-    const summary = `publication ${result.outcome}: ${result.added.length} added, ${result.removed.length} removed, ${result.keys} keys`;
-    if (result.outcome === 'failed' || result.outcome === 'refused') this.deps.logger.error(record, `${summary}; ${result.message ?? ''}`);
-    else this.deps.logger.info(record, summary);
-  }
 }
 
-/** Skips that are normal for a labelled CM partition (an AES key, a Public Key twin). */
-const EXPECTED_SKIPS = new Set(['public_key_object', 'not_key_pair', 'unsupported_algorithm']);
-/** Events named in one audit record; the rest are counted. */
-const MAX_AUDITED_EVENTS = 20;
+const NOTHING = { added: [], removed: [], keys: 0, filesWritten: 0, filesRemoved: 0 } as const;
 
-function diff(published: PublishedSet, policy: PolicyOutcome): { added: KeyChange[]; removed: KeyChange[] } {
+function diff(published: PublishedState, policy: PolicyOutcome): { added: KeyChange[]; removed: KeyChange[] } {
   const next = new Map<string, PlannedKey>(policy.keys.map((planned) => [planned.jwk.kid, planned]));
   const added = policy.keys
     .filter((planned) => !published.keys.has(planned.jwk.kid))
@@ -254,14 +232,4 @@ function checkOutput(setBytes: Buffer, maxBytes: number): string | undefined {
     // Unreachable unless conversion and validation disagree: never write what serving would refuse.
     return `the computed key set fails validation: ${(error as Error).message}`;
   }
-}
-
-function describeTriggers(triggers: readonly CycleTrigger[]): Record<string, unknown> {
-  const events = triggers.filter((trigger) => trigger.eventId !== undefined);
-  return {
-    kinds: [...new Set(triggers.map((trigger) => trigger.kind))].sort(),
-    requests: triggers.length,
-    events: events.slice(0, MAX_AUDITED_EVENTS).map((trigger) => ({ id: trigger.eventId, type: trigger.eventType })),
-    ...(events.length > MAX_AUDITED_EVENTS && { eventsNotListed: events.length - MAX_AUDITED_EVENTS }),
-  };
 }

@@ -10,4 +10,6 @@ export interface PublicationObserver {
   keySkipped(reason: SkipReason): void;
   /** The set now in the store, after a successful write (changed or not). */
   keysPublished(keys: readonly PlannedKey[]): void;
+  /** Published keys kept as they are because CM answered them unreadable, this cycle. */
+  keysKeptUnreadable(count: number): void;
 }

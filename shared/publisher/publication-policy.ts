@@ -32,7 +32,21 @@ export interface PolicyOutcome {
   readonly known: ReadonlyMap<string, KeySource>;
   /** Keys that could not be published as they are: logged and counted. */
   readonly skipped: readonly SkippedKey[];
+  /** Kids kept as published because CM answered their public key unreadable this time. */
+  readonly kept: readonly string[];
 }
+
+/** What is published now, as the next cycle needs to know it. */
+export interface PreviousPublication {
+  /** CM id -> kid, from jwks-sources.json. */
+  readonly kidsByCmId: ReadonlyMap<string, string>;
+  /** The published keys by kid. */
+  readonly keys: ReadonlyMap<string, PublicJwk>;
+}
+
+const NOTHING_PUBLISHED: PreviousPublication = { kidsByCmId: new Map(), keys: new Map() };
+/** Skips that mean "CM has a key here whose public half we could not read this time". */
+const UNREADABLE: ReadonlySet<SkipReason> = new Set(['malformed_public_key', 'no_public_key']);
 
 /** States whose keys are never published; a key entering one is removed at once. */
 export const WITHDRAWN_STATES: ReadonlySet<string> = new Set(['Compromised', 'Destroyed', 'Destroyed Compromised']);
@@ -50,31 +64,51 @@ const STATE_RANK: Readonly<Record<string, number>> = { Active: 0, 'Pre-Active': 
  * - Compromised, Destroyed, Destroyed Compromised: never. A key material that any CM object marks
  *   so is withheld even if another object holding it is still active.
  * One kid is published once; copies that disagree on use or alg are all withheld.
+ *
+ * A published key whose material CM no longer returns (destroyed) or returns unreadable is
+ * recognised by the kid recorded for its CM id at publication: destroyed, it is withdrawn like a
+ * compromised key; unreadable but still in a publishing state, it stays as published, so one bad
+ * answer from CM never makes a live key vanish from partners' caches.
  */
-export function applyPublicationPolicy(conversions: readonly Conversion[], now: Date, retainDeactivatedMs: number): PolicyOutcome {
+export function applyPublicationPolicy(
+  conversions: readonly Conversion[],
+  now: Date,
+  retainDeactivatedMs: number,
+  previous: PreviousPublication = NOTHING_PUBLISHED,
+): PolicyOutcome {
   const withdrawn = new Map<string, KeySource>();
   const known = new Map<string, KeySource>();
   const skipped: SkippedKey[] = [];
+  const kept = new Set<string>();
   const eligible = new Map<string, { jwk: PublicJwk; key: CmKey }[]>();
+  const addEligible = (jwk: PublicJwk, key: CmKey): void => {
+    const copies = eligible.get(jwk.kid) ?? [];
+    copies.push({ jwk, key });
+    eligible.set(jwk.kid, copies);
+  };
 
   for (const conversion of conversions) {
     const source = sourceOf(conversion.key);
-    if (conversion.kind === 'no_material') continue;
-    const kid = conversion.kind === 'converted' ? conversion.jwk.kid : conversion.kid;
+    const unreadable = conversion.kind === 'no_material' || (conversion.kind === 'skipped' && UNREADABLE.has(conversion.reason));
+    const recordedKid = unreadable ? previous.kidsByCmId.get(source.id) : undefined;
+    const kid = conversion.kind === 'converted' ? conversion.jwk.kid : conversion.kind === 'skipped' ? (conversion.kid ?? recordedKid) : recordedKid;
     if (kid !== undefined && !known.has(kid)) known.set(kid, source);
     if (kid !== undefined && WITHDRAWN_STATES.has(source.state)) withdrawn.set(kid, source);
+    if (conversion.kind === 'no_material') continue;
     if (conversion.kind === 'skipped') {
       skipped.push({ source, reason: conversion.reason, detail: conversion.detail, ...(kid !== undefined && { kid }) });
+      const published = recordedKid === undefined ? undefined : previous.keys.get(recordedKid);
+      if (published !== undefined && KNOWN_STATES.has(source.state) && isPublishable(conversion.key, published.use, now, retainDeactivatedMs)) {
+        addEligible(published, conversion.key);
+        kept.add(published.kid);
+      }
       continue;
     }
     if (!KNOWN_STATES.has(source.state)) {
       skipped.push({ source, reason: 'unknown_state', detail: `state "${source.state}" is not a CipherTrust Manager key state`, kid: conversion.jwk.kid });
       continue;
     }
-    if (!isPublishable(conversion.key, conversion.jwk.use, now, retainDeactivatedMs)) continue;
-    const copies = eligible.get(conversion.jwk.kid) ?? [];
-    copies.push({ jwk: conversion.jwk, key: conversion.key });
-    eligible.set(conversion.jwk.kid, copies);
+    if (isPublishable(conversion.key, conversion.jwk.use, now, retainDeactivatedMs)) addEligible(conversion.jwk, conversion.key);
   }
 
   const keys: PlannedKey[] = [];
@@ -93,7 +127,7 @@ export function applyPublicationPolicy(conversions: readonly Conversion[], now: 
     known.set(kid, sources[0] as KeySource);
   }
   keys.sort((a, b) => (a.jwk.kid < b.jwk.kid ? -1 : a.jwk.kid > b.jwk.kid ? 1 : 0));
-  return { keys, withdrawn, known, skipped };
+  return { keys, withdrawn, known, skipped, kept: [...kept].filter((kid) => keys.some((planned) => planned.jwk.kid === kid)).sort() };
 }
 
 function isPublishable(key: CmKey, use: 'sig' | 'enc', now: Date, retainDeactivatedMs: number): boolean {
@@ -115,27 +149,3 @@ function compareSources(a: KeySource, b: KeySource): number {
   return rank !== 0 ? rank : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** Skips that mean "CM has a key here we could not read", as opposed to "a key we must not publish". */
-const UNREADABLE: ReadonlySet<SkipReason> = new Set(['malformed_resource', 'malformed_public_key', 'no_public_key']);
-
-/**
- * While some CM key cannot be read, a published key that CM no longer accounts for may be that
- * very key: it stays published (taken as it is in the store) instead of vanishing from partners'
- * caches because of one bad answer. Keys CM does account for (deactivated, compromised, ...) are
- * handled by the policy as usual. Returns the outcome with those keys added back, and their kids.
- */
-export function keepUnaccountedWhileUnreadable(
-  outcome: PolicyOutcome,
-  published: ReadonlyMap<string, PublicJwk>,
-  unreadableResources: number,
-): { readonly outcome: PolicyOutcome; readonly kept: readonly string[] } {
-  const unreadable = unreadableResources + outcome.skipped.filter((skipped) => UNREADABLE.has(skipped.reason)).length;
-  if (unreadable === 0) return { outcome, kept: [] };
-  const planned = new Set(outcome.keys.map((key) => key.jwk.kid));
-  const kept = [...published.values()].filter((jwk) => !planned.has(jwk.kid) && !outcome.known.has(jwk.kid));
-  if (kept.length === 0) return { outcome, kept: [] };
-  const keys = [...outcome.keys, ...kept.map((jwk) => ({ jwk, sources: [] }))].sort((a, b) =>
-    a.jwk.kid < b.jwk.kid ? -1 : a.jwk.kid > b.jwk.kid ? 1 : 0,
-  );
-  return { outcome: { ...outcome, keys }, kept: kept.map((jwk) => jwk.kid) };
-}

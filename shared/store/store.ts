@@ -9,9 +9,15 @@ import { isValidKid } from '../jwks/kid.js';
 export type ObjectName = string & { readonly __objectName: true };
 
 export const KEY_SET_OBJECT = 'jwks.json' as ObjectName;
+/**
+ * The publisher's record of the CM keys behind each published kid (CM id, name, version; no key
+ * material). Never served; it lets a later cycle recognise a published key after CM has destroyed
+ * its material or answers it malformed.
+ */
+export const SOURCES_OBJECT = 'jwks-sources.json' as ObjectName;
 
 export function isObjectName(name: string): name is ObjectName {
-  if (name === KEY_SET_OBJECT) return true;
+  if (name === KEY_SET_OBJECT || name === SOURCES_OBJECT) return true;
   return name.startsWith('jwk-') && name.endsWith('.json') && isValidKid(name.slice('jwk-'.length, -'.json'.length));
 }
 
@@ -54,7 +60,7 @@ export interface KeySetStore {
   close?(): void;
 }
 
-export type StoreFailure = 'unavailable' | 'timeout' | 'too_large' | 'not_a_file' | 'outside_store' | 'write_failed';
+export type StoreFailure = 'unavailable' | 'timeout' | 'too_large' | 'not_a_file' | 'outside_store' | 'write_failed' | 'conflict';
 
 /** A storage operation that failed. The message never holds a credential. */
 export class StoreError extends Error {
@@ -70,5 +76,6 @@ export class StoreError extends Error {
 }
 
 export function contentTypeOf(name: ObjectName): string {
+  if (name === SOURCES_OBJECT) return 'application/json';
   return name === KEY_SET_OBJECT ? 'application/jwk-set+json' : 'application/jwk+json';
 }

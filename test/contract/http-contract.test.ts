@@ -325,7 +325,9 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
     expect(now.status).toBe(200);
     expect(now.body.equals(good.body)).toBe(true);
     const metrics = (await rawRequest(jwks.url, '/metrics')).body.toString();
-    expect(metricValue(metrics, 'jwks_set_refusals_total{function="jwks-get",reason="malformed_json"}')).toBe(1);
+    // At least once: a slow store read in between (a loaded CI machine) starts a new episode,
+    // which is counted again. Counting a refusal once per episode is unit-tested (key-set-cache).
+    expect(metricValue(metrics, 'jwks_set_refusals_total{function="jwks-get",reason="malformed_json"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('never serves a stored set holding private material, and logs a security event without the secret', async () => {

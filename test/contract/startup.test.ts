@@ -51,7 +51,7 @@ describe('npm start (local stack)', () => {
       expect(set.keys.map((key) => key.use).sort()).toEqual(['enc', 'sig', 'sig']);
       expect((await rawRequest(jwk, `/jwk/${set.keys[0]!.kid}`)).status).toBe(200);
       const files = await readdir(join(cwd, 'data'));
-      expect(files.sort()).toEqual([...set.keys.map((key) => `jwk-${key.kid}.json`), 'jwks.json'].sort());
+      expect(files.sort()).toEqual([...set.keys.map((key) => `jwk-${key.kid}.json`), 'jwks-sources.json', 'jwks.json'].sort());
       for (const file of files) expect(await readFile(join(cwd, 'data', file), 'utf8')).not.toMatch(/"(d|p|q|dp|dq|qi)":/);
 
       // As the README shows with curl: log in, create a signing key with the label, watch /jwks.

@@ -29,6 +29,7 @@ interface KeyChangeRecord {
 
 interface AuditRecord {
   outcome: string;
+  keptUnreadable?: string[];
   guard?: string;
   reason: { kinds: string[]; requests: number };
   added: KeyChangeRecord[];
@@ -238,8 +239,35 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     stack.emulator.keys.patch(created.good!.id, { labels: { ...PUBLISH, owner: 'gateway-team' } });
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged', removed: 0 } });
     expect(await stack.publishedKids()).toContain(kids.good);
-    expect(stack.keyRotated.output()).toContain(`"event":"removal_deferred","kid":"${kids.good}"`);
+    expect(stack.keyRotated.output()).toContain(`"event":"key_kept_unreadable","kid":"${kids.good}"`);
+    expect(auditRecords(stack).pop()).toMatchObject({ keptUnreadable: [kids.good] });
+    expect(metricValue(await metrics(stack), 'jwks_publisher_keys_kept_unreadable')).toBe(1);
+    expect((await rawRequest(stack.keyRotated.url, '/readyz')).body.toString()).toContain('"status":"degraded"');
     stack.emulator.faults.clear();
+    stack.emulator.keys.patch(created.good!.id, { labels: PUBLISH });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    expect(metricValue(await metrics(stack), 'jwks_publisher_keys_kept_unreadable')).toBe(0);
+  });
+
+  it('removes destroyed keys at once even when they are more than half of the set and CM returns no material for them', async () => {
+    const names = ['d1', 'd2', 'd3'];
+    for (const name of names) await create(name, { name, algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH });
+    for (const name of names) stack.emulator.keys.revoke(created[name]!.id, 'Superseded');
+    const before = await stack.ping();
+    expect(before).toMatchObject({ status: 200, body: { added: 3 } });
+    const count = (await stack.publishedKids()).length;
+    for (const name of names) stack.emulator.keys.destroy(created[name]!.id);
+    expect(stack.emulator.keys.get(created.d1!.id)?.publickey).toBeUndefined();
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'published', removed: 3, keys: count - 3 } });
+    const record = auditRecords(stack).pop()!;
+    expect(record.removed.map((change) => change.cmKey?.state)).toEqual(['Destroyed', 'Destroyed', 'Destroyed']);
+  });
+
+  it('publishes a key allowed to sign and encrypt with the use its jwks-use label picks', async () => {
+    await create('dual', { name: 'dual-labelled', algorithm: 'ec', curveid: 'secp384r1', usageMask: SIGN | ENCRYPT, labels: { ...PUBLISH, 'jwks-use': 'enc' } });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { added: 1 } });
+    const set = JSON.parse((await stack.publishedBytes())!.toString()) as { keys: Record<string, string>[] };
+    expect(set.keys.find((key) => key.kid === kids.dual)).toMatchObject({ use: 'enc', alg: 'ECDH-ES' });
   });
 
   it('leaves the files untouched and answers 502 while CM fails, then recovers', async () => {

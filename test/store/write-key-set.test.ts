@@ -1,7 +1,7 @@
 import { serializeKey, serializeKeySet } from '../../shared/jwks/serialize.js';
 import type { PublicJwk } from '../../shared/jwks/validate.js';
 import { writeKeySet } from '../../shared/publisher/write-key-set.js';
-import { KEY_SET_OBJECT, keyObjectName, type KeySetStore, type ObjectName } from '../../shared/store/store.js';
+import { KEY_SET_OBJECT, SOURCES_OBJECT, StoreError, keyObjectName, type KeySetStore, type ObjectName } from '../../shared/store/store.js';
 import { openBackend, type BackendName, type TestBackend } from '../support/backends.js';
 import { ecKey } from '../support/keys.js';
 
@@ -28,9 +28,19 @@ function recording(store: KeySetStore): { store: KeySetStore; operations: string
   };
 }
 
+async function bytesOf(store: KeySetStore, name: ObjectName): Promise<Buffer | undefined> {
+  const result = await store.read(name, { maxBytes: MAX });
+  return result.kind === 'found' ? result.object.body : undefined;
+}
+
+/** A sources record naming each key after its kid, enough to see it written and compared. */
+function sourcesFor(keys: PublicJwk[]): Buffer {
+  return Buffer.from(JSON.stringify({ keys: Object.fromEntries(keys.map((key) => [key.kid, [{ id: `cm-${key.kid}`, name: 'k', version: 0 }]])) }));
+}
+
 async function write(store: KeySetStore, keys: PublicJwk[]) {
-  const current = await store.read(KEY_SET_OBJECT, { maxBytes: MAX });
-  return writeKeySet(store, keys, serializeKeySet(keys), current.kind === 'found' ? current.object.body : undefined, MAX);
+  const current = { bytes: await bytesOf(store, KEY_SET_OBJECT), sourcesBytes: await bytesOf(store, SOURCES_OBJECT) };
+  return writeKeySet(store, { keys, setBytes: serializeKeySet(keys), sourcesBytes: sourcesFor(keys), current, maxBytes: MAX });
 }
 
 describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (backendName) => {
@@ -43,12 +53,18 @@ describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (bac
   });
   afterAll(() => backend.close());
 
-  it('writes per-kid files first, then jwks.json, then removes only stale per-kid files', async () => {
+  it('writes per-kid files first, then jwks.json, then the sources record, then removes only stale per-kid files', async () => {
     await write(backend.store, [keys[0]!, keys[1]!]);
     const { store, operations } = recording(backend.store);
     const report = await write(store, [keys[1]!, keys[2]!]);
-    expect(operations).toEqual([`write ${keyObjectName(keys[2]!.kid)}`, `write ${KEY_SET_OBJECT}`, `remove ${keyObjectName(keys[0]!.kid)}`]);
-    expect(report).toEqual({ written: [keyObjectName(keys[2]!.kid), KEY_SET_OBJECT], removed: [keyObjectName(keys[0]!.kid)] });
+    expect(operations).toEqual([
+      `write ${keyObjectName(keys[2]!.kid)}`,
+      `write ${KEY_SET_OBJECT}`,
+      `write ${SOURCES_OBJECT}`,
+      `remove ${keyObjectName(keys[0]!.kid)}`,
+    ]);
+    expect(report).toEqual({ written: [keyObjectName(keys[2]!.kid), KEY_SET_OBJECT, SOURCES_OBJECT], removed: [keyObjectName(keys[0]!.kid)] });
+    expect((await bytesOf(backend.store, SOURCES_OBJECT))?.equals(sourcesFor([keys[1]!, keys[2]!]))).toBe(true);
     const stored = await backend.store.read(KEY_SET_OBJECT, { maxBytes: MAX });
     expect(stored.kind === 'found' && stored.object.body.equals(serializeKeySet([keys[1]!, keys[2]!]))).toBe(true);
     const perKid = await backend.store.read(keyObjectName(keys[2]!.kid), { maxBytes: MAX });
@@ -69,23 +85,40 @@ describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (bac
     expect(operations).toEqual([`write ${keyObjectName(keys[1]!.kid)}`]);
   });
 
-  it('does not remove a per-kid file that a newer jwks.json (another replica) lists', async () => {
-    // Another replica published keys[0] back after this one computed its set without it.
+  it('commits nothing when another writer replaced jwks.json since it was read', async () => {
+    const current = { bytes: await bytesOf(backend.store, KEY_SET_OBJECT), sourcesBytes: await bytesOf(backend.store, SOURCES_OBJECT) };
+    // Another replica publishes between our read and our commit.
+    const newer = serializeKeySet([keys[0]!, keys[1]!, keys[2]!]);
     await backend.store.write(keyObjectName(keys[0]!.kid), serializeKey(keys[0]!));
+    await backend.store.write(KEY_SET_OBJECT, newer);
+    const error = await writeKeySet(backend.store, {
+      keys: [keys[1]!],
+      setBytes: serializeKeySet([keys[1]!]),
+      sourcesBytes: sourcesFor([keys[1]!]),
+      current,
+      maxBytes: MAX,
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).failure).toBe('conflict');
+    expect((await bytesOf(backend.store, KEY_SET_OBJECT))?.equals(newer)).toBe(true);
+    expect((await backend.store.read(keyObjectName(keys[0]!.kid), { maxBytes: MAX })).kind).toBe('found');
+  });
+
+  it('does not remove a per-kid file that a jwks.json committed after its own lists', async () => {
+    const current = { bytes: await bytesOf(backend.store, KEY_SET_OBJECT), sourcesBytes: await bytesOf(backend.store, SOURCES_OBJECT) };
     const newer = serializeKeySet([keys[0]!, keys[1]!, keys[2]!]);
     const racing: KeySetStore = {
-      ...backend.store,
       location: backend.store.location,
       read: (name, options) => backend.store.read(name, options),
       list: () => backend.store.list(),
       remove: (name) => backend.store.remove(name),
       write: async (name, body) => {
         await backend.store.write(name, body);
+        // Another replica commits right after this one.
         if (name === KEY_SET_OBJECT) await backend.store.write(KEY_SET_OBJECT, newer);
       },
     };
-    const current = await backend.store.read(KEY_SET_OBJECT, { maxBytes: MAX });
-    const report = await writeKeySet(racing, [keys[1]!], serializeKeySet([keys[1]!]), current.kind === 'found' ? current.object.body : undefined, MAX);
+    const report = await writeKeySet(racing, { keys: [keys[1]!], setBytes: serializeKeySet([keys[1]!]), sourcesBytes: sourcesFor([keys[1]!]), current, maxBytes: MAX });
     expect(report.removed).toEqual([]);
     expect((await backend.store.read(keyObjectName(keys[0]!.kid), { maxBytes: MAX })).kind).toBe('found');
   });

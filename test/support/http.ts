@@ -13,7 +13,7 @@ export interface RawResponse {
 export function rawRequest(
   baseUrl: string,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
   return new Promise((done, fail) => {
@@ -24,7 +24,8 @@ export function rawRequest(
       res.on('error', fail);
     });
     req.on('error', fail);
-    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    // A POST to key-rotated waits for a whole publication cycle, CM retries included.
+    req.setTimeout(options.timeoutMs ?? (options.method === 'POST' ? 20_000 : 5000), () => req.destroy(new Error('timeout')));
     req.end(options.body);
   });
 }

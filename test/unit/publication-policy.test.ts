@@ -1,6 +1,6 @@
 import { convertCmKey } from '../../shared/publisher/cm-key-to-jwk.js';
 import { checkGuards } from '../../shared/publisher/guards.js';
-import { applyPublicationPolicy, keepUnaccountedWhileUnreadable } from '../../shared/publisher/publication-policy.js';
+import { applyPublicationPolicy, type PreviousPublication } from '../../shared/publisher/publication-policy.js';
 import type { CmKey } from '../../shared/ciphertrust/cm-key.js';
 import { ENCRYPT_DECRYPT, SIGN_VERIFY, ecCmKey, type FixtureOptions } from '../support/cm-keys.js';
 
@@ -91,29 +91,54 @@ describe('applyPublicationPolicy', () => {
   });
 });
 
-describe('keepUnaccountedWhileUnreadable', () => {
-  it('keeps a published key CM no longer accounts for while another CM key cannot be read', async () => {
-    const [published, readable] = [key(), key()];
-    const before = await plan([published, readable]);
-    const publishedKeys = new Map(before.keys.map((planned) => [planned.jwk.kid, planned.jwk]));
-    const broken: CmKey = { ...published, publickey: 'garbage' };
-    const now = await plan([broken, readable]);
-    expect(now.keys).toHaveLength(1);
-    const { outcome, kept } = keepUnaccountedWhileUnreadable(now, publishedKeys, 0);
-    expect(kept).toHaveLength(1);
-    expect(outcome.keys.map((planned) => planned.jwk.kid).sort()).toEqual([...publishedKeys.keys()].sort());
+describe('applyPublicationPolicy with what was published before', () => {
+  /** What a previous cycle recorded after publishing these keys. */
+  async function publishedBefore(keys: CmKey[]): Promise<PreviousPublication> {
+    const before = await plan(keys);
+    return {
+      kidsByCmId: new Map(before.keys.flatMap((planned) => planned.sources.map((source) => [source.id, planned.jwk.kid] as const))),
+      keys: new Map(before.keys.map((planned) => [planned.jwk.kid, planned.jwk])),
+    };
+  }
+
+  async function planAfter(keys: readonly CmKey[], previous: PreviousPublication) {
+    return applyPublicationPolicy(await Promise.all(keys.map((key) => convertCmKey(key))), NOW, RETAIN, previous);
+  }
+
+  it('withdraws a destroyed key whose material CM no longer returns, by the kid recorded for it', async () => {
+    const signing = key({ state: 'Deactivated', deactivationDate: NOW.toISOString(), name: 'old-signing' });
+    const previous = await publishedBefore([signing]);
+    const destroyed: CmKey = { ...signing, state: 'Destroyed', publickey: undefined };
+    const outcome = await planAfter([destroyed], previous);
+    expect(outcome.keys).toEqual([]);
+    expect([...outcome.withdrawn.entries()]).toEqual([[[...previous.keys.keys()][0], { id: signing.id, name: 'old-signing', version: 0, state: 'Destroyed' }]]);
   });
 
-  it('lets the policy remove keys CM accounts for, and everything once all keys read cleanly', async () => {
-    const [published, readable] = [key(), key()];
-    const before = await plan([published, readable]);
-    const publishedKeys = new Map(before.keys.map((planned) => [planned.jwk.kid, planned.jwk]));
-    const deactivatedEnc: CmKey = { ...published, usageMask: ENCRYPT_DECRYPT, state: 'Deactivated' };
-    const withBroken = await plan([deactivatedEnc, readable, { ...key(), publickey: 'garbage' }]);
-    expect(keepUnaccountedWhileUnreadable(withBroken, publishedKeys, 0).kept).toEqual([]);
-    const clean = await plan([readable]);
-    expect(keepUnaccountedWhileUnreadable(clean, publishedKeys, 0).kept).toEqual([]);
-    expect(keepUnaccountedWhileUnreadable(clean, publishedKeys, 1).kept).toHaveLength(1);
+  it('keeps a published key as it is while CM answers its public key unreadable, if its state still publishes it', async () => {
+    const [signing, other] = [key(), key()];
+    const previous = await publishedBefore([signing, other]);
+    const outcome = await planAfter([{ ...signing, publickey: 'garbage' }, other], previous);
+    expect(outcome.keys.map((planned) => planned.jwk.kid).sort()).toEqual([...previous.keys.keys()].sort());
+    expect(outcome.kept).toEqual([previous.kidsByCmId.get(signing.id)]);
+    expect(outcome.skipped.map((skipped) => skipped.reason)).toEqual(['malformed_public_key']);
+  });
+
+  it('does not keep an unreadable key whose state no longer publishes it, or that was never published', async () => {
+    const encryption = key({ use: 'enc' });
+    const previous = await publishedBefore([encryption]);
+    const deactivated = await planAfter([{ ...encryption, state: 'Deactivated', publickey: 'garbage' }], previous);
+    expect(deactivated.keys).toEqual([]);
+    expect(deactivated.kept).toEqual([]);
+    const stranger = await planAfter([{ ...key(), publickey: 'garbage' }], previous);
+    expect(stranger.kept).toEqual([]);
+  });
+
+  it('withholds the pair when its Public Key twin is compromised', async () => {
+    const pair = key();
+    const twin: CmKey = { ...pair, id: 'twin', objectType: 'Public Key', state: 'Compromised' };
+    const outcome = await plan([pair, twin]);
+    expect(outcome.keys).toEqual([]);
+    expect([...outcome.withdrawn.values()].map((source) => source.id)).toEqual(['twin']);
   });
 });
 
