@@ -1,0 +1,89 @@
+import { CipherTrustError } from '../../shared/ciphertrust/errors.js';
+import { CipherTrustKeyReader } from '../../shared/ciphertrust/key-reader.js';
+import { matchesLabelSelector } from '../../shared/ciphertrust/label-selector.js';
+import { ecCmKey } from '../support/cm-keys.js';
+
+/** A CM whose listing and single-key answers are set by the test; counts the GETs. */
+function fakeCm(resources: Record<string, unknown>[]) {
+  const gets: string[] = [];
+  const answers = new Map<string, () => unknown>();
+  const client = {
+    listKeys: () => Promise.resolve(resources.map(({ publickey: _omitted, ...listed }) => listed)),
+    getKey: (id: string) => {
+      gets.push(id);
+      const answer = answers.get(id);
+      return Promise.resolve(answer !== undefined ? answer() : resources.find((resource) => resource.id === id));
+    },
+  };
+  return { client, gets, answers };
+}
+
+describe('CipherTrustKeyReader', () => {
+  it('fetches the public key of each key pair once, and again only when version or updatedAt moves', async () => {
+    const keys = [ecCmKey('prime256v1').key, ecCmKey('secp384r1').key] as unknown as Record<string, unknown>[];
+    const cm = fakeCm(keys);
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 2 });
+    const first = await reader.read();
+    expect(first.keys.every((key) => key.publickey?.includes('BEGIN PUBLIC KEY'))).toBe(true);
+    expect(cm.gets).toHaveLength(2);
+    await reader.read();
+    expect(cm.gets).toHaveLength(2);
+    keys[0]!.updatedAt = '2026-11-24T00:00:00.000Z';
+    const third = await reader.read();
+    expect(cm.gets).toEqual([keys[0]!.id, keys[1]!.id, keys[0]!.id]);
+    expect(third.fetched).toBe(1);
+  });
+
+  it('asks again next time for a public key that did not parse', async () => {
+    const key = ecCmKey('prime256v1').key as unknown as Record<string, unknown>;
+    const cm = fakeCm([key]);
+    cm.answers.set(key.id as string, () => ({ ...key, publickey: '-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----' }));
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 });
+    await reader.read();
+    cm.answers.clear();
+    const second = await reader.read();
+    expect(cm.gets).toHaveLength(2);
+    expect(second.keys[0]!.publickey).toBe(key.publickey);
+  });
+
+  it('ignores listed keys that do not match the selector, even if CM returned them', async () => {
+    const labelled = ecCmKey('prime256v1').key;
+    const stranger = ecCmKey('prime256v1', { labels: { team: 'payments' } }).key;
+    const cm = fakeCm([labelled, stranger] as unknown as Record<string, unknown>[]);
+    const result = await new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 }).read();
+    expect(result.keys.map((key) => key.id)).toEqual([labelled.id]);
+    expect(result.outsideSelector).toEqual([{ id: stranger.id, name: stranger.name }]);
+    expect(cm.gets).toEqual([labelled.id]);
+  });
+
+  it('treats a key deleted between the listing and its GET as not listed, and fails on other errors', async () => {
+    const [kept, deleted] = [ecCmKey('prime256v1').key, ecCmKey('prime256v1').key];
+    const cm = fakeCm([kept, deleted] as unknown as Record<string, unknown>[]);
+    cm.answers.set(deleted.id, () => {
+      throw new CipherTrustError('rejected', 'keys2_get', 'not found', { status: 404 });
+    });
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 });
+    expect((await reader.read()).keys.map((key) => key.id)).toEqual([kept.id]);
+    cm.answers.set(deleted.id, () => {
+      throw new CipherTrustError('rejected', 'keys2_get', 'forbidden', { status: 403 });
+    });
+    await expect(reader.read()).rejects.toThrow('forbidden');
+  });
+
+  it('fetches Public Key objects too, and reports resources it cannot read', async () => {
+    const twin = { ...ecCmKey('prime256v1').key, objectType: 'Public Key' };
+    const cm = fakeCm([twin, { id: 'broken' }] as unknown as Record<string, unknown>[]);
+    const result = await new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 }).read();
+    expect(cm.gets).toEqual([twin.id]);
+    expect(result.malformed).toEqual([{ id: 'broken', problem: 'no state' }]);
+  });
+});
+
+describe('matchesLabelSelector', () => {
+  it('needs every pair to match', () => {
+    expect(matchesLabelSelector({ jwks: 'publish', team: 'core' }, 'jwks=publish')).toBe(true);
+    expect(matchesLabelSelector({ jwks: 'publish' }, 'jwks=publish,team=core')).toBe(false);
+    expect(matchesLabelSelector({ jwks: 'published' }, 'jwks=publish')).toBe(false);
+    expect(matchesLabelSelector({ flag: '' }, 'flag=')).toBe(true);
+  });
+});
