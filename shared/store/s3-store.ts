@@ -57,6 +57,21 @@ export class S3KeySetStore implements KeySetStore {
   }
 
   async read(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
+    try {
+      return await this.readOnce(name, options);
+    } catch (error) {
+      // A body cut off mid-stream (a connection reset, an object replaced while it was sent by a
+      // store without atomic PUTs) is read once more before giving up; the SDK does not retry it.
+      if (!(error instanceof BodyStreamError)) throw error;
+      try {
+        return await this.readOnce(name, options);
+      } catch (second) {
+        throw second instanceof BodyStreamError ? second.failure : second;
+      }
+    }
+  }
+
+  private async readOnce(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
     let response;
     try {
       response = await this.client.send(
@@ -156,9 +171,16 @@ async function readBounded(body: Readable | undefined, maxBytes: number, name: s
     }
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw failure(`cannot read ${name}`, error);
+    throw new BodyStreamError(failure(`cannot read ${name}`, error));
   }
   return Buffer.concat(chunks, length);
+}
+
+/** The body stream of a GET failed after the answer began: worth one more GET. */
+class BodyStreamError extends Error {
+  constructor(readonly failure: StoreError) {
+    super(failure.message);
+  }
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -172,6 +194,7 @@ function nameOf(error: unknown): string | undefined {
 function failure(message: string, error: unknown, kind: 'unavailable' | 'write_failed' = 'unavailable'): StoreError {
   const isTimeout = nameOf(error) === 'TimeoutError' || (error as { code?: string } | undefined)?.code === 'ETIMEDOUT';
   const status = statusOf(error);
-  const detail = [nameOf(error), status !== undefined ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const detail = [nameOf(error), typeof code === 'string' ? code : undefined, status !== undefined ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');
   return new StoreError(isTimeout ? 'timeout' : kind, `${message}: ${detail || 'unknown error'}`, { cause: error });
 }
