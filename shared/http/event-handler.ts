@@ -15,6 +15,8 @@ export interface PublisherStatus {
   readonly lastSuccess: Date | undefined;
   readonly lastResult: CycleResult | undefined;
   readonly lastResultAt: Date | undefined;
+  /** A publication cycle is running now. */
+  readonly publishing: boolean;
 }
 
 export interface EventHandlerOptions {
@@ -92,7 +94,7 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
   }
 
   function readiness(res: ServerResponse, head: boolean): void {
-    const { lastSuccess, lastResult, lastResultAt } = options.status();
+    const { lastSuccess, lastResult, lastResultAt, publishing } = options.status();
     const kept = lastResult?.keptUnreadable ?? [];
     const degraded = lastResult !== undefined && (lastResult.outcome === 'failed' || lastResult.outcome === 'refused' || kept.length > 0);
     // Always 200: an unready key-rotated would stop receiving the very events that can fix it.
@@ -101,6 +103,7 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
       lastSuccess: lastSuccess?.toISOString() ?? null,
       lastOutcome: lastResult?.outcome ?? null,
       lastOutcomeAt: lastResultAt?.toISOString() ?? null,
+      publishing,
       problem: degraded
         ? {
             failure: lastResult.failure ?? null,

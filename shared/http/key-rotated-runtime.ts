@@ -21,7 +21,7 @@ export function startKeyRotatedFunction(env: Env): KeyRotatedRuntime {
   const config = loadKeyRotatedConfig(env);
   const logger = createLogger({ service: 'key-rotated', level: config.logLevel });
   const publisher = createPublisher(config, logger);
-  let status: PublisherStatus = { lastSuccess: undefined, lastResult: undefined, lastResultAt: undefined };
+  let status: Omit<PublisherStatus, 'publishing'> = { lastSuccess: undefined, lastResult: undefined, lastResultAt: undefined };
   const coalescer = new RunCoalescer<CycleTrigger, CycleResult>(async (triggers) => {
     const result = await publisher.cycle.run(triggers);
     const at = new Date();
@@ -43,7 +43,7 @@ export function startKeyRotatedFunction(env: Env): KeyRotatedRuntime {
   );
   const handler = createEventHandler({
     requestPublication: (triggers) => coalescer.request(...triggers),
-    status: () => status,
+    status: () => ({ ...status, publishing: coalescer.busy }),
     metrics: publisher.metrics,
     logger,
     sharedSecret: config.sharedSecret,

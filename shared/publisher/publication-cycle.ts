@@ -173,6 +173,7 @@ export class PublicationCycle {
   /** Logs and counts what CM offered but will not be published as it is. */
   private report(read: KeyReadResult, policy: PolicyOutcome): void {
     const { logger, observer } = this.deps;
+    logger.debug({ event: 'ciphertrust_read', keys: read.keys.length, fetched: read.fetched }, 'keys read from CipherTrust Manager');
     for (const malformed of read.malformed) {
       observer.keySkipped('malformed_resource');
       logger.warn(

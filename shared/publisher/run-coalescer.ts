@@ -28,7 +28,7 @@ export class RunCoalescer<T, R> {
     return this.queued.result;
   }
 
-  /** Whether a run is in flight (for readiness details and tests). */
+  /** Whether a run is in flight (shown by key-rotated's /readyz). */
   get busy(): boolean {
     return this.running !== undefined;
   }
