@@ -17,6 +17,7 @@ const FUNCTION_MODULES: Readonly<Record<string, string>> = {
   'jwks-get': './jwks-get/index.js',
   'jwk-get': './jwk-get/index.js',
   'key-rotated': './key-rotated/index.js',
+  'event-dead-letter': './event-dead-letter/index.js',
 };
 
 const settings = exitOnConfigError('host', () => {

@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { parseCloudEvents } from '../events/rotation-events.js';
+import type { Logger } from '../observability/logger.js';
+import { answerHealth, answerMetrics } from './probes.js';
+import { readBody } from './read-body.js';
+import { pathOf } from './request-target.js';
+import { sendError, sendJson } from './responses.js';
+import type { RequestHandler } from './serving-handler.js';
+
+const MAX_EVENT_BYTES = 256 * 1024;
+/** Knative adds these to a dead-lettered event: why the last delivery failed, and where to. */
+const ERROR_HEADERS = { errorCode: 'ce-knativeerrorcode', errorDestination: 'ce-knativeerrordest' } as const;
+
+/**
+ * The dead-letter sink of the Triggers: an event Knative gave up delivering to key-rotated lands
+ * here and is written as one audit record, so a rotation that never got published is seen in the
+ * SIEM and alerted on (jwks_events_dead_lettered_total). It only logs; the hourly ping republishes.
+ */
+export function createDeadLetterHandler(logger: Logger): RequestHandler {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const deadLettered = new Counter({
+    name: 'jwks_events_dead_lettered_total',
+    help: 'CloudEvents Knative could not deliver to key-rotated, by event type.',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+
+  async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, MAX_EVENT_BYTES);
+    if (!body.ok) {
+      if (body.reason === 'too_large') sendError(res, false, 413, 'too_large', `an event is at most ${MAX_EVENT_BYTES} bytes`);
+      return;
+    }
+    const parsed = parseCloudEvents(req.headers, body.body);
+    if (!parsed.ok) return sendError(res, false, 400, 'invalid_cloudevent', parsed.problem);
+    for (const event of parsed.events) {
+      deadLettered.inc({ type: event.kind === 'unknown' ? 'other' : event.type });
+      logger.error(
+        {
+          audit: true,
+          event: 'event_dead_lettered',
+          eventId: event.id,
+          eventType: event.type,
+          eventSource: event.source,
+          errorCode: headerOf(req, ERROR_HEADERS.errorCode),
+          errorDestination: headerOf(req, ERROR_HEADERS.errorDestination),
+        },
+        'Knative gave up delivering an event to key-rotated; the hourly ping will republish',
+      );
+    }
+    sendJson(res, false, 202, { status: 'recorded' });
+  }
+
+  return function handleDeadLetter(req, res) {
+    const path = pathOf(req.url);
+    const method = req.method ?? 'GET';
+    const fail = (error: unknown): void => {
+      logger.error({ event: 'request_failed', err: error }, 'request failed');
+      if (!res.headersSent) sendError(res, false, 500, 'internal_error', 'the request could not be answered');
+    };
+    if (path === '/healthz' || path === '/readyz') return answerHealth(res, method === 'HEAD');
+    if (path === '/metrics') {
+      answerMetrics(res, method === 'HEAD', registry).catch(fail);
+      return;
+    }
+    if (path !== '/') return sendError(res, method === 'HEAD', 404, 'not_found', 'no such resource');
+    if (method !== 'POST') return sendError(res, method === 'HEAD', 405, 'method_not_allowed', 'post CloudEvents here', { 'Cache-Control': 'no-store', Allow: 'POST' });
+    receive(req, res).catch(fail);
+  };
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' ? value.slice(0, 200) : undefined;
+}
