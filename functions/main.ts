@@ -18,6 +18,7 @@ const FUNCTION_MODULES: Readonly<Record<string, string>> = {
   'jwk-get': './jwk-get/index.js',
   'key-rotated': './key-rotated/index.js',
   'event-dead-letter': './event-dead-letter/index.js',
+  'event-relay': './event-relay/index.js',
 };
 
 const settings = exitOnConfigError('host', () => {

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCloudEvents, type ReceivedEvent } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
@@ -8,6 +7,7 @@ import { answerHealth, answerMetrics } from './probes.js';
 import { readBody } from './read-body.js';
 import { pathOf } from './request-target.js';
 import { sendError, sendJson } from './responses.js';
+import { sharedSecretCheck } from './shared-secret.js';
 import type { RequestHandler } from './serving-handler.js';
 
 /** What /readyz reports about the publisher. */
@@ -39,10 +39,10 @@ const EVENT_PATH = '/';
  */
 export function createEventHandler(options: EventHandlerOptions): RequestHandler {
   const { metrics, logger } = options;
-  const expectedSecret = options.sharedSecret === undefined ? undefined : digest(options.sharedSecret);
+  const presentsSecret = options.sharedSecret === undefined ? undefined : sharedSecretCheck(options.sharedSecret);
 
   async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (expectedSecret !== undefined && !presentsSecret(req, expectedSecret)) {
+    if (presentsSecret !== undefined && !presentsSecret(req)) {
       metrics.eventReceived('unauthorized');
       logger.warn({ event: 'event_unauthorized', remoteAddress: req.socket.remoteAddress }, 'event without the shared secret refused');
       return sendError(res, false, 401, 'unauthorized', 'this endpoint needs Authorization: Bearer <shared secret>', {
@@ -145,15 +145,4 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
 
 function triggerOf(event: ReceivedEvent): CycleTrigger {
   return { kind: event.kind === 'ping' ? 'ping' : 'rotation', eventId: event.id, eventType: event.type };
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/** Compared as digests in constant time, so neither length nor content leaks through timing. */
-function presentsSecret(req: IncomingMessage, expected: Buffer): boolean {
-  const header = req.headers.authorization ?? '';
-  const match = /^Bearer (.+)$/.exec(header);
-  return match !== null && timingSafeEqual(digest(match[1] as string), expected);
 }

@@ -17,7 +17,7 @@ export interface RunningFunction {
 
 export interface StartOptions {
   readonly host: HostKind;
-  readonly target: 'jwks-get' | 'jwk-get' | 'key-rotated' | 'event-dead-letter';
+  readonly target: 'jwks-get' | 'jwk-get' | 'key-rotated' | 'event-dead-letter' | 'event-relay';
   readonly env: Record<string, string>;
   /** Wait until /readyz answers 200 (a set is loaded) instead of only /healthz. */
   readonly waitForReady?: boolean;
