@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
-import { parseCloudEvents } from '../events/rotation-events.js';
+import { PING_EVENT_TYPE, ROTATION_EVENT_TYPES, parseCloudEvents } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
 import { answerHealth, answerMetrics } from './probes.js';
 import { readBody } from './read-body.js';
@@ -26,6 +26,8 @@ export function createDeadLetterHandler(logger: Logger): RequestHandler {
     labelNames: ['type'],
     registers: [registry],
   });
+  // At 0 from the start, so the alert sees the first dead letter of each type.
+  for (const type of [PING_EVENT_TYPE, ...ROTATION_EVENT_TYPES, 'other']) deadLettered.labels(type).inc(0);
 
   async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, MAX_EVENT_BYTES);

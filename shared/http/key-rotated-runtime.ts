@@ -49,5 +49,12 @@ export function startKeyRotatedFunction(env: Env): KeyRotatedRuntime {
     sharedSecret: config.sharedSecret,
     maxEventBytes: config.maxEventBytes,
   });
+  // Publish once at start: a fresh deployment then has a set within seconds (the serving
+  // functions are not ready before), and a restart catches up with anything missed while down.
+  // The outcome is in the audit record and /readyz; a failure waits for the next event or ping.
+  coalescer.request({ kind: 'startup' }).then(
+    () => undefined,
+    () => undefined,
+  );
   return { handler, logger, publisher };
 }

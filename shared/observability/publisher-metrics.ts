@@ -1,13 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CipherTrustEndpoint } from '../ciphertrust/errors.js';
-import type { SkipReason } from '../publisher/cm-key-to-jwk.js';
-import type { GuardName } from '../publisher/guards.js';
-import type { CycleOutcome } from '../publisher/publication-cycle.js';
+import { SKIP_REASONS, type SkipReason } from '../publisher/cm-key-to-jwk.js';
+import { GUARD_NAMES, type GuardName } from '../publisher/guards.js';
+import { CYCLE_OUTCOMES, type CycleOutcome } from '../publisher/publication-cycle.js';
 import type { PublicationObserver } from '../publisher/publication-observer.js';
 import type { PlannedKey } from '../publisher/publication-policy.js';
 
 /** How key-rotated classified an incoming request. */
-export type EventDisposition = 'ping' | 'rotation' | 'ignored' | 'invalid' | 'unauthorized' | 'too_large';
+export const EVENT_DISPOSITIONS = ['ping', 'rotation', 'ignored', 'invalid', 'unauthorized', 'too_large'] as const;
+export type EventDisposition = (typeof EVENT_DISPOSITIONS)[number];
 
 /** The publisher's metrics, in a registry of its own (no prom-client global state). */
 export class PublisherMetrics implements PublicationObserver {
@@ -84,6 +85,12 @@ export class PublisherMetrics implements PublicationObserver {
       labelNames: ['disposition'],
       registers,
     });
+    // Every series an alert reads exists at 0 from the start: increase() cannot see a counter's
+    // first event if the series only appears with it.
+    for (const outcome of CYCLE_OUTCOMES) this.publications.labels(outcome).inc(0);
+    for (const guard of GUARD_NAMES) this.guardRefusals.labels(guard).inc(0);
+    for (const reason of SKIP_REASONS) this.skipped.labels(reason).inc(0);
+    for (const disposition of EVENT_DISPOSITIONS) this.events.labels(disposition).inc(0);
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
 

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RefusalReason } from '../jwks/errors.js';
-import type { KeySetCacheEvents, StoreProblem } from '../serving/metrics-port.js';
+import { REFUSAL_REASONS, type RefusalReason } from '../jwks/errors.js';
+import { STORE_PROBLEMS, type KeySetCacheEvents, type StoreProblem } from '../serving/metrics-port.js';
 import type { KeySetSnapshot } from '../serving/key-set-cache.js';
 
 export type Route = 'jwks' | 'jwk' | 'healthz' | 'readyz' | 'metrics' | 'other';
@@ -84,6 +84,10 @@ export class ServingMetrics implements KeySetCacheEvents {
         else this.set({ function: fn }, Math.max(0, (now() - current.set.lastModified.getTime()) / 1000));
       },
     });
+    // Every series an alert reads exists at 0 from the start: increase() cannot see a counter's
+    // first event if the series only appears with it.
+    for (const reason of REFUSAL_REASONS) this.refusals.labels(fn, reason).inc(0);
+    for (const reason of STORE_PROBLEMS) this.storeErrors.labels(fn, reason).inc(0);
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -6,22 +6,24 @@ import { algorithmFits, validatePublicJwk, type KeyUse, type PublicJwk } from '.
 import { parsePublicPem } from '../ciphertrust/public-pem.js';
 
 /** Why a CM key is not published. Stable strings: they are metric labels and audit values. */
-export type SkipReason =
-  | 'malformed_resource'
-  | 'public_key_object'
-  | 'not_key_pair'
-  | 'unsupported_algorithm'
-  | 'no_public_key'
-  | 'malformed_public_key'
-  | 'private_key_material'
-  | 'weak_key'
-  | 'unsupported_curve'
-  | 'no_use'
-  | 'ambiguous_use'
-  | 'invalid_use_label'
-  | 'invalid_alg_label'
-  | 'unknown_state'
-  | 'conflicting_duplicate';
+export const SKIP_REASONS = [
+  'malformed_resource',
+  'public_key_object',
+  'not_key_pair',
+  'unsupported_algorithm',
+  'no_public_key',
+  'malformed_public_key',
+  'private_key_material',
+  'weak_key',
+  'unsupported_curve',
+  'no_use',
+  'ambiguous_use',
+  'invalid_use_label',
+  'invalid_alg_label',
+  'unknown_state',
+  'conflicting_duplicate',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export type Conversion =
   | { readonly kind: 'converted'; readonly key: CmKey; readonly jwk: PublicJwk }

@@ -1,5 +1,6 @@
 /** Guards between a computed key set and the store. Stable names: metric labels and audit values. */
-export type GuardName = 'empty_set' | 'mass_removal';
+export const GUARD_NAMES = ['empty_set', 'mass_removal'] as const;
+export type GuardName = (typeof GUARD_NAMES)[number];
 
 export interface GuardRefusal {
   readonly guard: GuardName;

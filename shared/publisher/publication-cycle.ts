@@ -13,14 +13,15 @@ import type { PublicationObserver } from './publication-observer.js';
 import { readPublishedState, type PublishedState } from './published-state.js';
 import { writeKeySet } from './write-key-set.js';
 
-/** What asked for a cycle: a CloudEvent (its id and type), the hourly ping, or an operator. */
+/** What asked for a cycle: a CloudEvent (its id and type), the hourly ping, an operator, or key-rotated starting. */
 export interface CycleTrigger {
-  readonly kind: 'rotation' | 'ping' | 'cli';
+  readonly kind: 'rotation' | 'ping' | 'cli' | 'startup';
   readonly eventId?: string;
   readonly eventType?: string;
 }
 
-export type CycleOutcome = 'published' | 'unchanged' | 'refused' | 'failed' | 'dry_run';
+export const CYCLE_OUTCOMES = ['published', 'unchanged', 'refused', 'failed', 'dry_run'] as const;
+export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
 export type CycleFailure = 'ciphertrust' | 'store' | 'invalid_output' | 'internal';
 
 /** A key added or removed, named as CM knows it (cmKey absent: CM no longer accounts for it). */

@@ -185,7 +185,11 @@ export class KeySetCache {
         }
       } catch (error) {
         if (!(error instanceof KeySetRefusedError)) throw error;
-        if (error.security) this.securityEvent(name, error);
+        if (error.security) {
+          // Counted like a refused set, so the private-material alert sees a per-key file too.
+          events.setRefused(error.reason);
+          this.securityEvent(name, error);
+        }
       }
     }
     const failure = result.kind === 'found' ? 'key_file_mismatch' : 'key_file_missing';

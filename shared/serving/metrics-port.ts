@@ -1,7 +1,8 @@
-import type { StoreFailure } from '../store/store.js';
+import { STORE_FAILURES } from '../store/store.js';
 import type { RefusalReason } from '../jwks/errors.js';
 
-export type StoreProblem = StoreFailure | 'missing' | 'key_file_missing' | 'key_file_mismatch';
+export const STORE_PROBLEMS = [...STORE_FAILURES, 'missing', 'key_file_missing', 'key_file_mismatch'] as const;
+export type StoreProblem = (typeof STORE_PROBLEMS)[number];
 
 /** What the key-set cache reports; implemented with prom-client in the HTTP layer. */
 export interface KeySetCacheEvents {

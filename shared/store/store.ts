@@ -60,7 +60,8 @@ export interface KeySetStore {
   close?(): void;
 }
 
-export type StoreFailure = 'unavailable' | 'timeout' | 'too_large' | 'not_a_file' | 'outside_store' | 'write_failed' | 'conflict';
+export const STORE_FAILURES = ['unavailable', 'timeout', 'too_large', 'not_a_file', 'outside_store', 'write_failed', 'conflict'] as const;
+export type StoreFailure = (typeof STORE_FAILURES)[number];
 
 /** A storage operation that failed. The message never holds a credential. */
 export class StoreError extends Error {

@@ -1267,3 +1267,34 @@ describe('policies', () => {
     expect(check(objects, target)).toEqual(expect.arrayContaining([expect.stringMatching(flagged)]));
   });
 });
+
+describe('ingress and namespace', () => {
+  /** The namespaces whose pods may open connections to a Knative Service's pods. */
+  function ingressNamespaces(objects: readonly Manifest[], service: string): string[] {
+    const labels = podLabels(mustService(objects, service));
+    return ofKind<INetworkPolicy>(objects, 'networking.k8s.io/v1', 'NetworkPolicy')
+      .filter((policy) => (policy.spec?.policyTypes ?? []).includes('Ingress') && selects(policy.spec?.podSelector ?? {}, labels))
+      .flatMap((policy) => policy.spec?.ingress ?? [])
+      .flatMap((rule) => rule.from ?? [])
+      .map((peer) => {
+        // Only whole namespaces by name are expected: an ipBlock or a pod selector would be a hole.
+        expect(peer.ipBlock).toBeUndefined();
+        expect(peer.podSelector).toBeUndefined();
+        return peer.namespaceSelector?.matchLabels?.['kubernetes.io/metadata.name'] ?? '<any>';
+      })
+      .sort();
+  }
+
+  it.each(overlays)('lets only Knative serving and monitoring reach the serving functions, and eventing only key-rotated (%s)', async (overlay) => {
+    const objects = await built(overlay);
+    for (const service of SERVING) {
+      expect(ingressNamespaces(objects, service)).toEqual(['knative-serving', 'knative-serving-ingress', 'openshift-user-workload-monitoring']);
+    }
+    expect(ingressNamespaces(objects, PUBLISHER)).toEqual(['knative-eventing', 'knative-serving', 'knative-serving-ingress', 'openshift-user-workload-monitoring']);
+  });
+
+  it.each(overlays)('opts the namespace in to SinkBinding (%s)', async (overlay) => {
+    const namespaces = ofKind<{ metadata?: { labels?: Record<string, string> } }>(await built(overlay), 'v1', 'Namespace');
+    expect(namespaces.map((namespace) => namespace.metadata?.labels?.['bindings.knative.dev/include'])).toEqual(['true']);
+  });
+});

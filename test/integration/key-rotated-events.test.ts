@@ -2,10 +2,13 @@
  * key-rotated's HTTP face: CloudEvents in both modes, the answers Knative delivery acts on,
  * coalescing of bursts, the optional shared secret, and the other CM grants.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { eventually, metricValue, rawRequest } from '../support/http.js';
 import { startFunction } from '../support/processes.js';
-import { publisherEnv, startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
+import { publisherEnv, startPublisherStack, waitForFirstCycle, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
 const ROTATED = 'com.thalesgroup.ciphertrust.key.rotated';
@@ -147,12 +150,29 @@ describe('key-rotated with other CipherTrust grants', () => {
   });
   afterAll(() => stack?.close());
 
+  it('publishes once at start, before any event, so a fresh deployment gets its set at once', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'jwks-startup-'));
+    const fn = await startFunction({ host: 'lean', target: 'key-rotated', env: { ...stack.env, JWKS_STORE: `file://${directory}` } });
+    try {
+      await waitForFirstCycle(fn.url);
+      const ready = JSON.parse((await rawRequest(fn.url, '/readyz')).body.toString()) as { lastOutcome: string };
+      expect(ready.lastOutcome).toBe('published');
+      const set = JSON.parse(await readFile(join(directory, 'jwks.json'), 'utf8')) as { keys: unknown[] };
+      expect(set.keys).toHaveLength(2);
+      await eventually(() => Promise.resolve(fn.output().includes('"kinds":["startup"]')));
+    } finally {
+      await fn.stop();
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   it('logs in with a refresh token', async () => {
     const login = await fetchToken(stack);
     const env = publisherEnv(stack.emulator, stack.backend, { CIPHERTRUST_PASSWORD: '', CIPHERTRUST_USERNAME: '', CIPHERTRUST_REFRESH_TOKEN: login.refresh_token });
+    stack.emulator.clearRequests();
     const fn = await startFunction({ host: 'lean', target: 'key-rotated', env });
+    await waitForFirstCycle(fn.url);
     try {
-      stack.emulator.clearRequests();
       const response = await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() });
       expect(response.status).toBe(200);
       expect(stack.emulator.requests.find((request) => request.endpoint === 'auth')?.grantType).toBe('refresh_token');
@@ -170,9 +190,10 @@ describe('key-rotated with other CipherTrust grants', () => {
       CIPHERTRUST_CLIENT_CERT_FILE: client.certFile,
       CIPHERTRUST_CLIENT_KEY_FILE: client.keyFile,
     });
+    stack.emulator.clearRequests();
     const fn = await startFunction({ host: 'lean', target: 'key-rotated', env });
+    await waitForFirstCycle(fn.url);
     try {
-      stack.emulator.clearRequests();
       expect((await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() })).status).toBe(200);
       expect(stack.emulator.requests.find((request) => request.endpoint === 'auth')?.grantType).toBe('client_credential');
     } finally {
@@ -183,6 +204,7 @@ describe('key-rotated with other CipherTrust grants', () => {
   it('answers 502 naming the refusal when CM rejects the login, without retrying it', async () => {
     const env = publisherEnv(stack.emulator, stack.backend, { CIPHERTRUST_PASSWORD: 'wrong-password' });
     const fn = await startFunction({ host: 'lean', target: 'key-rotated', env });
+    await waitForFirstCycle(fn.url);
     try {
       stack.emulator.clearRequests();
       const response = await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() });
@@ -198,6 +220,7 @@ describe('key-rotated with other CipherTrust grants', () => {
   it('refuses a CM whose certificate the configured CA does not vouch for, and says so', async () => {
     const env = publisherEnv(stack.emulator, stack.backend, { CIPHERTRUST_CA_FILE: '' });
     const fn = await startFunction({ host: 'lean', target: 'key-rotated', env });
+    await waitForFirstCycle(fn.url);
     try {
       const response = await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() });
       expect(response.status).toBe(502);
@@ -209,6 +232,7 @@ describe('key-rotated with other CipherTrust grants', () => {
 
   it('serves the same function under functions-framework, PingSource without a body included', async () => {
     const fn = await startFunction({ host: 'functions-framework', target: 'key-rotated', env: stack.env });
+    await waitForFirstCycle(fn.url);
     try {
       const response = await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() });
       expect(response.status).toBe(200);

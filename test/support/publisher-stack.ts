@@ -35,6 +35,14 @@ export interface EventAnswer {
   readonly body: Record<string, unknown>;
 }
 
+/** key-rotated publishes once at start: wait for that cycle to end, so tests see only their own. */
+export async function waitForFirstCycle(url: string): Promise<void> {
+  await eventually(async () => {
+    const response = await rawRequest(url, '/readyz');
+    return (JSON.parse(response.body.toString()) as { lastOutcome: string | null }).lastOutcome !== null;
+  }, 15_000);
+}
+
 /** The environment that points a publisher process at an emulator and a backend. */
 export function publisherEnv(emulator: TestEmulator, backend: TestBackend, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -69,6 +77,7 @@ export async function startPublisherStack(
     await backend.close();
     throw error;
   }
+  await waitForFirstCycle(keyRotated.url);
   const auditCount = (): number => (keyRotated.output().match(/"audit":true/g) ?? []).length;
   const sendEvent = async (type: string, headers: Record<string, string> = {}): Promise<EventAnswer> => {
     const before = auditCount();

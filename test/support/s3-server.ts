@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,15 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
     async interrupt() {
       await running?.server.close();
       running = undefined;
+      // Hold the port while "down" (every connection is reset), so that no other process of a
+      // loaded test run takes it and the server can come back on the same address.
+      const blocker = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve, reject) => {
+        blocker.once('error', reject);
+        blocker.listen(port, '127.0.0.1', resolve);
+      });
       return async () => {
+        await new Promise<void>((resolve) => blocker.close(() => resolve()));
         running = await start(port);
       };
     },
