@@ -10,6 +10,13 @@ describe('event-dead-letter', () => {
   });
   afterAll(() => fn?.stop());
 
+  it('exports every dead-letter series at 0 before the first one, so increase() sees the first', async () => {
+    const text = (await rawRequest(fn.url, '/metrics')).body.toString();
+    for (const type of ['dev.knative.sources.ping', 'com.thalesgroup.ciphertrust.key.rotated', 'com.thalesgroup.ciphertrust.key.destroyed', 'other']) {
+      expect(text).toContain(`jwks_events_dead_lettered_total{type="${type}"} 0`);
+    }
+  });
+
   it('records a dead-lettered event as an audit record with the reason Knative gave, and answers 202', async () => {
     const response = await rawRequest(fn.url, '/', {
       method: 'POST',

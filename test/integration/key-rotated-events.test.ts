@@ -104,6 +104,9 @@ describe('key-rotated events', () => {
     const text = (await rawRequest(stack.keyRotated.url, '/metrics')).body.toString();
     expect(metricValue(text, 'jwks_publisher_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(metricValue(text, 'jwks_publisher_events_total{disposition="invalid"}')).toBe(3);
+    // Alerted-on series exist before their first event (increase() needs a prior sample).
+    expect(text).toContain('jwks_publisher_guard_refusals_total{guard="mass_removal"} 0');
+    expect(text).toContain('jwks_publisher_keys_skipped_total{reason="private_key_material"} 0');
   });
 
   it('publishes when the emulator posts its own CloudEvent for a rotation (the webhook stand-in)', async () => {
