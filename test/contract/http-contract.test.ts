@@ -318,7 +318,8 @@ describe.each(combinations)('lifecycle: %s store, %s host', (backendName, host) 
   it('keeps the last good set when jwks.json turns corrupt, and says so in /readyz and /metrics', async () => {
     const good = await rawRequest(jwks.url, '/jwks');
     await backend.store.write(KEY_SET_OBJECT, good.body.subarray(0, good.body.length - 10));
-    await eventually(async () => (await readiness(jwks)).status === 'degraded');
+    // Generous: on a loaded CI machine a poll cycle (1 s) and an S3 request can take several seconds.
+    await eventually(async () => (await readiness(jwks)).status === 'degraded', 15_000);
     const ready = await readiness(jwks);
     expect(ready.problem?.reason).toBe('malformed_json');
     const now = await rawRequest(jwks.url, '/jwks');
