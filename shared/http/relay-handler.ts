@@ -4,11 +4,10 @@ import fetch from 'node-fetch';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseCloudEvents, type ReceivedEvent } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
-import { answerHealth, answerMetrics } from './probes.js';
 import { readBody } from './read-body.js';
-import { pathOf } from './request-target.js';
 import { sendError, sendJson } from './responses.js';
 import type { RequestHandler } from './serving-handler.js';
+import { eventEndpoint } from './event-endpoint.js';
 import { sharedSecretCheck } from './shared-secret.js';
 
 export interface RelayOptions {
@@ -89,20 +88,5 @@ export function createRelayHandler(options: RelayOptions): RequestHandler {
     sendJson(res, false, 202, { status: 'relayed', events: parsed.events.length });
   }
 
-  return function handleRelay(req, res) {
-    const path = pathOf(req.url);
-    const method = req.method ?? 'GET';
-    const fail = (error: unknown): void => {
-      logger.error({ event: 'request_failed', err: error }, 'request failed');
-      if (!res.headersSent) sendError(res, false, 500, 'internal_error', 'the request could not be answered');
-    };
-    if (path === '/healthz' || path === '/readyz') return answerHealth(res, method === 'HEAD');
-    if (path === '/metrics') {
-      answerMetrics(res, method === 'HEAD', registry).catch(fail);
-      return;
-    }
-    if (path !== '/') return sendError(res, method === 'HEAD', 404, 'not_found', 'no such resource');
-    if (method !== 'POST') return sendError(res, method === 'HEAD', 405, 'method_not_allowed', 'post CloudEvents here', { 'Cache-Control': 'no-store', Allow: 'POST' });
-    receive(req, res).catch(fail);
-  };
+  return eventEndpoint({ registry, logger, receive });
 }

@@ -12,7 +12,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cp, copyFile, lstat, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import {
   type Stage,
 } from '../support/containerfile.js';
 import { eventually, rawRequest } from '../support/http.js';
+import { freePort } from '../support/processes.js';
 import { ecKey, rsaKey, type TestKey } from '../support/keys.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
@@ -97,17 +97,6 @@ function runToExit(command: string, args: string[], options: { cwd: string; env:
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', fail);
     child.once('close', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? done(address.port) : fail(new Error('no port'))));
-    });
   });
 }
 
