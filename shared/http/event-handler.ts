@@ -7,7 +7,7 @@ import { answerHealth, answerMetrics } from './probes.js';
 import { readBody } from './read-body.js';
 import { pathOf } from './request-target.js';
 import { sendError, sendJson } from './responses.js';
-import { sharedSecretCheck } from './shared-secret.js';
+import { answerMissingSecret, sharedSecretCheck } from './shared-secret.js';
 import type { RequestHandler } from './serving-handler.js';
 
 /** What /readyz reports about the publisher. */
@@ -45,10 +45,7 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
     if (presentsSecret !== undefined && !presentsSecret(req)) {
       metrics.eventReceived('unauthorized');
       logger.warn({ event: 'event_unauthorized', remoteAddress: req.socket.remoteAddress }, 'event without the shared secret refused');
-      return sendError(res, false, 401, 'unauthorized', 'this endpoint needs Authorization: Bearer <shared secret>', {
-        'Cache-Control': 'no-store',
-        'WWW-Authenticate': 'Bearer',
-      });
+      return answerMissingSecret(res);
     }
     const body = await readBody(req, options.maxEventBytes);
     if (!body.ok) {

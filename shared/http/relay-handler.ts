@@ -8,7 +8,7 @@ import { readBody } from './read-body.js';
 import { sendError, sendJson } from './responses.js';
 import type { RequestHandler } from './serving-handler.js';
 import { eventEndpoint } from './event-endpoint.js';
-import { sharedSecretCheck } from './shared-secret.js';
+import { answerMissingSecret, sharedSecretCheck } from './shared-secret.js';
 
 export interface RelayOptions {
   /** Where events go: the Broker ingress, injected as K_SINK by a SinkBinding. */
@@ -53,10 +53,7 @@ export function createRelayHandler(options: RelayOptions): RequestHandler {
     if (!presentsSecret(req)) {
       relayed.inc({ result: 'refused' });
       logger.warn({ event: 'relay_unauthorized', remoteAddress: req.socket.remoteAddress }, 'event without the shared secret refused');
-      return sendError(res, false, 401, 'unauthorized', 'this endpoint needs Authorization: Bearer <shared secret>', {
-        'Cache-Control': 'no-store',
-        'WWW-Authenticate': 'Bearer',
-      });
+      return answerMissingSecret(res);
     }
     const body = await readBody(req, options.maxEventBytes);
     if (!body.ok) {

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendError } from './responses.js';
 
 /**
  * Checks `Authorization: Bearer <secret>` against a configured shared secret. Compared as SHA-256
@@ -15,4 +16,12 @@ export function sharedSecretCheck(secret: string): (req: IncomingMessage) => boo
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** The 401 for a request without the right secret, saying which scheme is expected. */
+export function answerMissingSecret(res: ServerResponse): void {
+  sendError(res, false, 401, 'unauthorized', 'this endpoint needs Authorization: Bearer <shared secret>', {
+    'Cache-Control': 'no-store',
+    'WWW-Authenticate': 'Bearer',
+  });
 }
