@@ -40,6 +40,8 @@ export interface S3StoreOptions extends S3Location {
 export class S3KeySetStore implements KeySetStore {
   readonly location: string;
   private readonly client: S3Client;
+  /** Bounds a whole operation, SDK retries and body included: the last guard against a hang. */
+  private readonly deadlineMs: number;
 
   constructor(private readonly options: S3StoreOptions) {
     this.location = `s3://${options.bucket}/${options.prefix}`;
@@ -50,10 +52,31 @@ export class S3KeySetStore implements KeySetStore {
       // IBM COS and older MinIO reject the SDK's default CRC32 trailers; checksums only when required.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: options.timeoutMs, requestTimeout: options.timeoutMs },
+      // requestTimeout alone only logs a warning in @smithy/node-http-handler 4: without
+      // throwOnRequestTimeout and socketTimeout, a store that accepts and never answers (or stalls
+      // mid-body) hangs the caller for ever, and with it the serving loop or a publication.
+      requestHandler: {
+        connectionTimeout: options.timeoutMs,
+        requestTimeout: options.timeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: options.timeoutMs,
+      },
     };
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     this.client = new S3Client(config);
+    // Each attempt is bounded by timeoutMs; the SDK's backoff between attempts stays well under 1 s.
+    this.deadlineMs = options.timeoutMs * options.maxAttempts + 1000 * (options.maxAttempts - 1);
+  }
+
+  /** Runs one store operation under the deadline; its end aborts the request and its body. */
+  private async withDeadline<T>(operation: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DeadlineExceeded(this.deadlineMs)), this.deadlineMs);
+    try {
+      return await operation(controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async read(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
@@ -71,11 +94,16 @@ export class S3KeySetStore implements KeySetStore {
     }
   }
 
-  private async readOnce(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
+  private readOnce(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
+    return this.withDeadline((signal) => this.getObject(name, options, signal));
+  }
+
+  private async getObject(name: ObjectName, options: ReadOptions, signal: AbortSignal): Promise<ReadResult> {
     let response;
     try {
       response = await this.client.send(
         new GetObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name), IfNoneMatch: options.ifChangedFrom }),
+        { abortSignal: signal },
       );
     } catch (error) {
       const status = statusOf(error);
@@ -88,7 +116,7 @@ export class S3KeySetStore implements KeySetStore {
       body?.destroy();
       throw new StoreError('too_large', `${name} is ${response.ContentLength} bytes, over the ${options.maxBytes} limit`);
     }
-    const bytes = await readBounded(body, options.maxBytes, name);
+    const bytes = await readBounded(body, options.maxBytes, name, signal);
     return {
       kind: 'found',
       object: {
@@ -102,13 +130,16 @@ export class S3KeySetStore implements KeySetStore {
   async write(name: ObjectName, body: Buffer): Promise<void> {
     try {
       // A PUT replaces an object atomically: readers get the old or the new bytes.
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.options.bucket,
-          Key: this.keyOf(name),
-          Body: body,
-          ContentType: contentTypeOf(name),
-        }),
+      await this.withDeadline((abortSignal) =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.options.bucket,
+            Key: this.keyOf(name),
+            Body: body,
+            ContentType: contentTypeOf(name),
+          }),
+          { abortSignal },
+        ),
       );
     } catch (error) {
       throw failure(`cannot write ${name}`, error, 'write_failed');
@@ -117,7 +148,9 @@ export class S3KeySetStore implements KeySetStore {
 
   async remove(name: ObjectName): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name) }));
+      await this.withDeadline((abortSignal) =>
+        this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(name) }), { abortSignal }),
+      );
     } catch (error) {
       if (statusOf(error) === 404) return;
       throw failure(`cannot remove ${name}`, error, 'write_failed');
@@ -129,8 +162,12 @@ export class S3KeySetStore implements KeySetStore {
     let token: string | undefined;
     try {
       do {
-        const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.options.prefix, ContinuationToken: token }),
+        const continuation = token;
+        const page = await this.withDeadline((abortSignal) =>
+          this.client.send(
+            new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: this.options.prefix, ContinuationToken: continuation }),
+            { abortSignal },
+          ),
         );
         for (const entry of page.Contents ?? []) {
           const name = (entry.Key ?? '').slice(this.options.prefix.length);
@@ -155,10 +192,14 @@ export class S3KeySetStore implements KeySetStore {
   }
 }
 
-async function readBounded(body: Readable | undefined, maxBytes: number, name: string): Promise<Buffer> {
+async function readBounded(body: Readable | undefined, maxBytes: number, name: string, signal: AbortSignal): Promise<Buffer> {
   if (body === undefined) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let length = 0;
+  // The SDK's own timers stop once the answer has begun; a body that stalls ends at the deadline.
+  const abortBody = (): void => void body.destroy(signal.reason as Error);
+  if (signal.aborted) abortBody();
+  else signal.addEventListener('abort', abortBody, { once: true });
   try {
     for await (const chunk of body) {
       const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
@@ -171,9 +212,21 @@ async function readBounded(body: Readable | undefined, maxBytes: number, name: s
     }
   } catch (error) {
     if (error instanceof StoreError) throw error;
+    // Past the deadline there is no time left for a second GET.
+    if (signal.aborted) throw failure(`cannot read ${name}`, error);
     throw new BodyStreamError(failure(`cannot read ${name}`, error));
+  } finally {
+    signal.removeEventListener('abort', abortBody);
   }
   return Buffer.concat(chunks, length);
+}
+
+/** The reason our own deadline gives when it aborts an operation. */
+class DeadlineExceeded extends Error {
+  override readonly name = 'TimeoutError';
+  constructor(deadlineMs: number) {
+    super(`no answer within ${deadlineMs} ms`);
+  }
 }
 
 /** The body stream of a GET failed after the answer began: worth one more GET. */
@@ -192,7 +245,9 @@ function nameOf(error: unknown): string | undefined {
 }
 
 function failure(message: string, error: unknown, kind: 'unavailable' | 'write_failed' = 'unavailable'): StoreError {
-  const isTimeout = nameOf(error) === 'TimeoutError' || (error as { code?: string } | undefined)?.code === 'ETIMEDOUT';
+  // Only our own deadline aborts a request, so an AbortError is a timeout too.
+  const isTimeout =
+    nameOf(error) === 'TimeoutError' || nameOf(error) === 'AbortError' || (error as { code?: string } | undefined)?.code === 'ETIMEDOUT';
   const status = statusOf(error);
   const code = (error as { code?: unknown } | undefined)?.code;
   const detail = [nameOf(error), typeof code === 'string' ? code : undefined, status !== undefined ? `HTTP ${status}` : undefined].filter(Boolean).join(', ');

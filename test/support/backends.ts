@@ -41,14 +41,14 @@ export async function openBackend(name: BackendName): Promise<TestBackend> {
     endpoint: s3.endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    timeoutMs: 2000,
+    timeoutMs: 5000,
     maxAttempts: 1,
   });
   return {
     name,
     s3,
     store,
-    env: { ...s3.env, JWKS_STORE: `s3://${s3.bucket}/${prefix}`, S3_TIMEOUT_MS: '1000', S3_MAX_ATTEMPTS: '1' },
+    env: { ...s3.env, JWKS_STORE: `s3://${s3.bucket}/${prefix}`, S3_TIMEOUT_MS: '3000', S3_MAX_ATTEMPTS: '1' },
     async close() {
       store.close();
       await s3.close();

@@ -36,7 +36,7 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     async interrupt() {
-      await running?.server.close();
+      await stop(running?.server);
       running = undefined;
       // Hold the port while "down" (every connection is reset), so that no other process of a
       // loaded test run takes it and the server can come back on the same address.
@@ -51,9 +51,20 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
       };
     },
     async close() {
-      await running?.server.close();
+      await stop(running?.server);
       running = undefined;
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * close() alone waits for every keep-alive connection to go quiet, which clients polling every
+ * 100 ms never do: drop them, as a crashed server would.
+ */
+async function stop(server: S3rver | undefined): Promise<void> {
+  if (server === undefined) return;
+  const closing = server.close();
+  (server as unknown as { httpServer?: { closeAllConnections(): void } }).httpServer?.closeAllConnections();
+  await closing;
 }
