@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { TokenService } from './auth.js';
 import { EventNotifier } from './events.js';
 import { FaultController } from './faults.js';
+import { nodeCryptoKeyMaterial } from './key-material-source.js';
 import { KeyRegistry } from './objects.js';
 import { EmulatorServer } from './server.js';
 import { createTlsMaterial, issueClientCertificate } from './tls.js';
@@ -24,6 +25,8 @@ export type {
   RecordedRequest,
   RunningEmulator,
 } from './types.js';
+export type { KeyMaterial, KeySpec } from './key-material.js';
+export { nodeCryptoKeyMaterial, type KeyIdentity, type KeyMaterialSource } from './key-material-source.js';
 export { CmError } from './errors.js';
 export { EVENT_SOURCE, EVENT_TYPE_PREFIX, type KeyEventData } from './events.js';
 export { MALFORMED_PEM } from './faults.js';
@@ -44,6 +47,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const registry = new KeyRegistry({
     now,
     rsaPublicKeyFormat: options.rsaPublicKeyFormat ?? 'pkcs1',
+    keyMaterial: options.keyMaterial ?? nodeCryptoKeyMaterial,
     onChange: (kind, key) => notifier.publish(kind, key),
   });
   const tokens = new TokenService({ users: options.users ?? { admin: 'admin' }, durationSeconds, now });

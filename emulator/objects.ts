@@ -13,7 +13,8 @@
  */
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { badRequest, conflict, invalidParam, notFound } from './errors.js';
-import { fingerprints, generateMaterialSync, publicKeyPem, resolveSpec, specOf, type KeyMaterial, type KeySpec } from './key-material.js';
+import { fingerprints, publicKeyPem, resolveSpec, specOf, type KeyMaterial, type KeySpec } from './key-material.js';
+import { generateForRequest, type KeyIdentity, type KeyMaterialSource } from './key-material-source.js';
 import type { CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges } from './types.js';
 
 export type KeyEventKind = 'created' | 'rotated' | 'state-changed' | 'destroyed';
@@ -55,6 +56,8 @@ interface KeyRecord {
   revocationReason?: string;
   /** Public half only; undefined for AES and once destroyed. */
   publicKey: KeyObject | undefined;
+  /** False for a 'Public Key' copy of another key's material: the source never heard of it. */
+  readonly fromSource: boolean;
   readonly fingerprints: { readonly sha1: string; readonly sha256: string } | undefined;
   /** Set by test backdoors and faults: replaces the real PEM (undefined = no publickey at all). */
   pemOverride?: { readonly pem: string | undefined };
@@ -63,6 +66,8 @@ interface KeyRecord {
 export interface RegistryOptions {
   readonly now: () => Date;
   readonly rsaPublicKeyFormat: 'pkcs1' | 'spki';
+  /** Where new keys' material comes from, and is destroyed. */
+  readonly keyMaterial: KeyMaterialSource;
   /** Told about every change made through the API (not the test backdoors). */
   readonly onChange: (kind: KeyEventKind, resource: CmKeyResource) => void;
 }
@@ -94,12 +99,14 @@ export class KeyRegistry implements EmulatorKeys {
 
   create(input: CreateKeyInput): CmKeyResource {
     const prepared = this.prepareCreate(input, true);
-    return this.insertCreated(prepared, prepared.copyOf === undefined ? generateMaterialSync(prepared.spec) : { publicKey: prepared.copyOf });
+    // A copy duplicates material the emulator already has: nothing to ask the source for.
+    if (prepared.copyOf !== undefined) return this.insertCreated(prepared, { publicKey: prepared.copyOf });
+    return this.insertCreated(prepared, this.options.keyMaterial.generate(prepared.spec, createdIdentity(prepared)));
   }
 
   rotate(id: string): CmKeyResource {
-    const source = this.require(id);
-    return this.insertVersion(source.id, generateMaterialSync(this.versionSpec(source.id)));
+    const next = this.nextVersion(id);
+    return this.insertVersion(id, this.options.keyMaterial.generate(next.spec, next.identity));
   }
 
   /** `message` is accepted, as CM does, but the resource has no field to show it. */
@@ -139,9 +146,12 @@ export class KeyRegistry implements EmulatorKeys {
     const record = this.require(id);
     // Whether CM refuses to destroy an Active key (or deactivates it first) is unknown; KMIP
     // refuses, and so does the emulator, so clients cannot rely on destroy-while-active.
-    if (record.state === 'Deactivated') record.state = 'Destroyed';
-    else if (record.state === 'Compromised') record.state = 'Destroyed Compromised';
-    else throw badRequest(`cannot destroy a key in state ${record.state}: key must be deactivated first`);
+    const destroyed = record.state === 'Deactivated' ? 'Destroyed' : record.state === 'Compromised' ? 'Destroyed Compromised' : undefined;
+    if (destroyed === undefined) throw badRequest(`cannot destroy a key in state ${record.state}: key must be deactivated first`);
+    // The material goes once the transition is known to be allowed, and before the record changes:
+    // a source that fails to destroy it leaves the key as it was, and the caller gets the error.
+    if (record.fromSource) this.options.keyMaterial.destroy?.({ name: record.name, version: record.version, usageMask: record.usageMask });
+    record.state = destroyed;
     record.destroyDate = this.nowIso();
     // The material is gone: no publickey from now on (fingerprints stay, as metadata).
     record.publicKey = undefined;
@@ -216,6 +226,18 @@ export class KeyRegistry implements EmulatorKeys {
 
   // ---- used by the REST routes ---------------------------------------------------------------
 
+  /** REST create: validated, then generated (off the event loop for the default source), then stored. */
+  async createFromRequest(body: Record<string, unknown>): Promise<CmKeyResource> {
+    const prepared = this.prepareCreate(body, false);
+    return this.insertCreated(prepared, await generateForRequest(this.options.keyMaterial, prepared.spec, createdIdentity(prepared)));
+  }
+
+  /** REST new version, generated like createFromRequest. */
+  async rotateFromRequest(id: string): Promise<CmKeyResource> {
+    const next = this.nextVersion(id);
+    return this.insertVersion(id, await generateForRequest(this.options.keyMaterial, next.spec, next.identity));
+  }
+
   /** Finds a key the way CM's `{id}` path segment does: by id (default), name (+version) or uri. */
   find(ref: string, type: LookupType = 'id', version?: number): CmKeyResource {
     return this.render(this.settle(this.lookup(ref, type, version)));
@@ -226,8 +248,10 @@ export class KeyRegistry implements EmulatorKeys {
     return this.lookup(ref, type, version).id;
   }
 
+  // ---- internals -----------------------------------------------------------------------------
+
   /** Validates a create request (REST body or programmatic input) before any key is generated. */
-  prepareCreate(input: CreateKeyInput | Record<string, unknown>, programmatic: boolean): PreparedCreate {
+  private prepareCreate(input: CreateKeyInput | Record<string, unknown>, programmatic: boolean): PreparedCreate {
     const body = input as Record<string, unknown>;
     const name = body.name;
     if (typeof name !== 'string' || name.trim() === '') throw invalidParam('name is required');
@@ -266,11 +290,11 @@ export class KeyRegistry implements EmulatorKeys {
     };
   }
 
-  insertCreated(prepared: PreparedCreate, material: KeyMaterial): CmKeyResource {
+  private insertCreated(prepared: PreparedCreate, material: KeyMaterial): CmKeyResource {
     // Checked again: another create may have taken the name while this key was generated.
     this.assertNameFree(prepared.name);
     const now = this.nowIso();
-    const record = this.newRecord(prepared.name, 0, prepared.spec, prepared.objectType, material, now);
+    const record = this.newRecord(prepared.name, 0, prepared.spec, prepared.objectType, { material, fromSource: prepared.copyOf === undefined }, now);
     record.usageMask = prepared.usageMask;
     record.labels = { ...prepared.labels };
     record.state = prepared.state;
@@ -281,19 +305,26 @@ export class KeyRegistry implements EmulatorKeys {
     return this.notify('created', record);
   }
 
-  /** The algorithm parameters of a key's next version. */
-  versionSpec(id: string): KeySpec {
+  /** The algorithm parameters and identity of a key's next version (the source key's usage mask). */
+  private nextVersion(id: string): { spec: KeySpec; identity: KeyIdentity } {
     const source = this.require(id);
-    return specOf(source.algorithm, source.size, source.curveid);
+    return {
+      spec: specOf(source.algorithm, source.size, source.curveid),
+      identity: { name: source.name, version: this.versionAfter(source.name), usageMask: source.usageMask },
+    };
+  }
+
+  private versionAfter(name: string): number {
+    return Math.max(...[...this.records.values()].filter((record) => record.name === name).map((record) => record.version)) + 1;
   }
 
   /** A new version of the key named by `id`: new id and material, same metadata, state Active. */
-  insertVersion(id: string, material: KeyMaterial): CmKeyResource {
+  private insertVersion(id: string, material: KeyMaterial): CmKeyResource {
     const source = this.require(id);
-    const siblings = [...this.records.values()].filter((record) => record.name === source.name);
-    const version = Math.max(...siblings.map((record) => record.version)) + 1;
+    // Computed again: with the default source another version may have been stored meanwhile.
+    const version = this.versionAfter(source.name);
     const now = this.nowIso();
-    const record = this.newRecord(source.name, version, specOf(source.algorithm, source.size, source.curveid), source.objectType, material, now);
+    const record = this.newRecord(source.name, version, specOf(source.algorithm, source.size, source.curveid), source.objectType, { material, fromSource: true }, now);
     record.usageMask = source.usageMask;
     record.labels = { ...source.labels };
     record.state = 'Active';
@@ -302,9 +333,14 @@ export class KeyRegistry implements EmulatorKeys {
     return this.notify('rotated', record);
   }
 
-  // ---- internals -----------------------------------------------------------------------------
-
-  private newRecord(name: string, version: number, spec: KeySpec, objectType: KeyRecord['objectType'], material: KeyMaterial, now: string): KeyRecord {
+  private newRecord(
+    name: string,
+    version: number,
+    spec: KeySpec,
+    objectType: KeyRecord['objectType'],
+    { material, fromSource }: { material: KeyMaterial; fromSource: boolean },
+    now: string,
+  ): KeyRecord {
     const uuid = randomUUID();
     return {
       id: randomBytes(32).toString('hex'),
@@ -323,6 +359,7 @@ export class KeyRegistry implements EmulatorKeys {
       state: 'Active',
       labels: {},
       publicKey: material.publicKey,
+      fromSource,
       fingerprints: material.publicKey === undefined ? undefined : fingerprints(material.publicKey),
     };
   }
@@ -422,6 +459,10 @@ export class KeyRegistry implements EmulatorKeys {
     }
     return resource;
   }
+}
+
+function createdIdentity(prepared: PreparedCreate): KeyIdentity {
+  return { name: prepared.name, version: 0, usageMask: prepared.usageMask };
 }
 
 function pemOf(publicKey: KeyObject | undefined, format: 'pkcs1' | 'spki'): string | undefined {

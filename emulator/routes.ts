@@ -6,7 +6,6 @@
 import { TokenService, type ClientCertificate } from './auth.js';
 import { type CmError, badRequest, invalidParam, methodNotAllowed, notFound } from './errors.js';
 import type { FaultController } from './faults.js';
-import { generateMaterial } from './key-material.js';
 import { applyListQuery, parseListQuery } from './key-query.js';
 import type { KeyRegistry, LookupType } from './objects.js';
 import type { CmKeyResource, Endpoint } from './types.js';
@@ -114,15 +113,14 @@ function withoutPublicKey(resource: CmKeyResource): CmKeyResource {
 }
 
 async function createKey(deps: RouteDependencies, context: RouteContext): Promise<RouteResult> {
-  const prepared = deps.registry.prepareCreate(context.body, false);
-  return ok(201, deps.registry.insertCreated(prepared, await generateMaterial(prepared.spec)));
+  return ok(201, await deps.registry.createFromRequest(context.body));
 }
 
 async function keyAction(deps: RouteDependencies, action: 'version' | 'revoke' | 'reactivate' | 'destroy', id: string, body: Record<string, unknown>): Promise<RouteResult> {
   const { registry } = deps;
   switch (action) {
     case 'version':
-      return ok(201, registry.insertVersion(id, await generateMaterial(registry.versionSpec(id))));
+      return ok(201, await registry.rotateFromRequest(id));
     case 'revoke': {
       if (typeof body.reason !== 'string') throw invalidParam('reason is required');
       return ok(200, registry.revoke(id, body.reason, { message: optionalString(body, 'message'), compromiseOccurrenceDate: optionalString(body, 'compromiseOccurrenceDate') }));

@@ -4,6 +4,7 @@
  * `/api/v1/vault/keys2` (see ../../shared/reference/ciphertrust-rest-api.md).
  */
 import type { Logger } from 'pino';
+import type { KeyMaterialSource } from './key-material-source.js';
 
 export interface EmulatorOptions {
   /** Default '127.0.0.1'. */
@@ -26,6 +27,11 @@ export interface EmulatorOptions {
   maxPageSize?: number;
   /** When set, key changes POST a binary-mode CloudEvent there. */
   eventSink?: string;
+  /**
+   * Where new keys' material is generated (create and new versions, programmatic and REST) and
+   * destroyed. Default: node:crypto, public halves only. End-to-end tests plug in a PKCS#11 token.
+   */
+  keyMaterial?: KeyMaterialSource;
   /** Injectable clock for state transitions, dates and token lifetimes. */
   now?: () => Date;
   logger?: Logger;
