@@ -57,7 +57,7 @@ function decryptCbcHmac(spec: EncryptionSpec, cek: Buffer, iv: Buffer, ciphertex
   const encKey = cek.subarray(half);
   const aadBits = Buffer.alloc(8);
   aadBits.writeBigUInt64BE(BigInt(aad.length) * 8n);
-  const mac = createHmac(`sha${spec.keyBits / 2}`, macKey).update(aad).update(iv).update(ciphertext).update(aadBits).digest();
+  const mac = createHmac(`sha${spec.keyBits}`, macKey).update(aad).update(iv).update(ciphertext).update(aadBits).digest();
   // The tag is checked first, in constant time: nothing is decrypted for a forged message.
   if (!timingSafeEqual(mac.subarray(0, spec.tagBytes), tag)) throw new ContentDecryptionError();
   const decipher = createDecipheriv(`aes-${half * 8}-cbc`, encKey, iv);

@@ -61,13 +61,16 @@ export class JwtSigner {
 
   /** A compact JWS of `payload` with header {alg, kid, ...header}. */
   sign(payload: Buffer | string, header: Readonly<Record<string, unknown>> = {}): Promise<string> {
-    const input = signingInput(protectedHeader(this.alg, this.key.kid, header), Buffer.from(payload));
-    return Promise.resolve(compactJws(input, this.signBytes(Buffer.from(input, 'ascii'))));
+    // The token call is synchronous; a failure still comes back as a rejected promise.
+    return new Promise((resolve) => {
+      const input = signingInput(protectedHeader(this.alg, this.key.kid, header), Buffer.from(payload));
+      resolve(compactJws(input, this.signBytes(Buffer.from(input, 'ascii'))));
+    });
   }
 
   /** A JWT: `claims` as the payload, `typ: JWT` unless the header says otherwise. */
   signJwt(claims: Readonly<Record<string, unknown>>, header: Readonly<Record<string, unknown>> = {}): Promise<string> {
-    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new TypeError('JWT claims must be a JSON object');
+    if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return Promise.reject(new TypeError('JWT claims must be a JSON object'));
     return this.sign(JSON.stringify(claims), { typ: 'JWT', ...header });
   }
 

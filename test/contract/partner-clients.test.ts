@@ -22,15 +22,11 @@ import {
   type PartnerClient,
   type PartnerProcess,
 } from '../support/partner-clients.js';
+import { describeIfInstalled } from '../support/dependencies.js';
 
 const dependencies = partnerDependencies();
-if (!dependencies.ok) {
-  const message = `partner clients need ${dependencies.missing.join(', ')}: ${dependencies.install}`;
-  if (process.env.CI !== undefined && process.env.CI !== '') throw new Error(message);
-  // eslint-disable-next-line no-console -- a skipped suite must be loud
-  console.warn(`\n*** SKIPPING the partner-client tests: ${message} ***\n`);
-}
-const describeIfPartners = dependencies.ok ? describe : describe.skip;
+const describeIfPartners = (name: string, body: () => void): void =>
+  describeIfInstalled(name, dependencies.ok ? [] : dependencies.missing, dependencies.ok ? '' : dependencies.install, body);
 
 /** A JWKS on loopback whose keys the test swaps at will; counts its fetches. */
 interface JwksServer {
