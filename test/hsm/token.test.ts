@@ -21,11 +21,11 @@ const P521: KeySpec = { algorithm: 'EC', curveid: 'secp521r1', size: 521 };
 
 /** The kid the publisher would publish for this material: the thumbprint of the public key CM shows. */
 async function publishedKid(material: KeyMaterial): Promise<string> {
-  return calculateJwkThumbprint(material.publicKey!.export({ format: 'jwk' }) as JWK, 'sha256');
+  return calculateJwkThumbprint(material.publicKey!.export({ format: 'jwk' }), 'sha256');
 }
 
 function publicJwkOf(material: KeyMaterial): JWK {
-  return material.publicKey!.export({ format: 'jwk' }) as JWK;
+  return material.publicKey!.export({ format: 'jwk' });
 }
 
 async function encryptTo(material: KeyMaterial, alg: string, enc: string, extra: Record<string, unknown> = {}, plaintext = 'transfer 100 EUR'): Promise<string> {
