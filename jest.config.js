@@ -15,4 +15,7 @@ export default {
   testTimeout: 30_000,
   // Suites start servers on loopback; two workers suit the 2-core machines this runs on.
   maxWorkers: 2,
+  // The SoftHSM2 token directory of the run (test/softhsm-global.js).
+  globalSetup: '<rootDir>/test/softhsm-global-setup.js',
+  globalTeardown: '<rootDir>/test/softhsm-global-teardown.js',
 };

@@ -199,8 +199,9 @@ describeWithHsm('internal apps on a PKCS#11 token (SoftHSM2)', () => {
     it('refuses a wrong PIN, an unknown token and a missing library, naming what to fix', () => {
       // Login is per process and token: only when nobody here is logged in is the PIN checked.
       token.closeAllSessions();
-      expect(() => openHsm({ ...token.options, pin: 'wrong-pin' })).toThrow(/login to token "hsm-module-tests" refused: CKR_PIN_INCORRECT/);
-      expect(() => openHsm({ ...token.options, tokenLabel: 'payments' })).toThrow(/no initialized token labelled "payments" .*tokens present: "hsm-module-tests"/);
+      const label = token.options.tokenLabel;
+      expect(() => openHsm({ ...token.options, pin: 'wrong-pin' })).toThrow(`login to token "${label}" refused: CKR_PIN_INCORRECT`);
+      expect(() => openHsm({ ...token.options, tokenLabel: 'payments' })).toThrow(new RegExp(`no initialized token labelled "payments" .*tokens present: .*"${label}"`));
       expect(() => openHsm({ ...token.options, libraryPath: '/nonexistent/libcadp_pkcs11.so' })).toThrow(HsmConfigurationError);
       // The failed opens released the library: the module still works.
       expect(() => openHsm(token.options).close()).not.toThrow();

@@ -1,8 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { nodeCryptoKeyMaterial, type KeyIdentity, type KeyMaterial, type KeyMaterialSource, type KeySpec } from '../../emulator/index.js';
 import { acquireLibrary, type LoadedLibrary } from '../../hsm/pkcs11-library.js';
@@ -37,7 +34,7 @@ const ENCRYPTION = 4 | 8 | 16 | 32;
 const KEY_AGREEMENT = 2048;
 
 /**
- * A fresh SoftHSM2 token in its own directory, for one test file. It doubles as CipherTrust
+ * A fresh SoftHSM2 token (own label, own PINs) for one test file. It doubles as CipherTrust
  * Manager's HSM: as a KeyMaterialSource for the emulator, it generates each CM key version in the
  * token (CKA_LABEL = the CM key name, as CipherTrust's PKCS#11 library shows it) and gives the
  * emulator only the public half.
@@ -48,7 +45,6 @@ export class SoftHsmToken implements KeyMaterialSource {
   private readonly ids = new Map<string, Buffer>();
 
   private constructor(
-    private readonly directory: string,
     private readonly library: LoadedLibrary,
     private session: Buffer | undefined,
     private readonly slot: Buffer,
@@ -58,13 +54,13 @@ export class SoftHsmToken implements KeyMaterialSource {
     this.options = { libraryPath: SOFTHSM_LIBRARY, tokenLabel, pin };
   }
 
-  static async create(tokenLabel = 'jwks-e2e'): Promise<SoftHsmToken> {
-    const directory = await mkdtemp(join(tmpdir(), 'softhsm-'));
-    await mkdir(join(directory, 'tokens'));
-    const conf = join(directory, 'softhsm2.conf');
-    await writeFile(conf, `directories.tokendir = ${join(directory, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
-    // Read at C_Initialize: each test file initializes the library afresh with its own token.
-    process.env.SOFTHSM2_CONF = conf;
+  /** A new token labelled `${prefix}-<random>` in the run's token directory (test/softhsm-global.js). */
+  static create(prefix = 'jwks-e2e'): Promise<SoftHsmToken> {
+    const conf = process.env.SOFTHSM2_CONF;
+    if (conf === undefined || !conf.includes('softhsm-tests-')) {
+      throw new Error('SOFTHSM2_CONF is not the test run\'s own (jest globalSetup test/softhsm-global-setup.js sets it): refusing to touch other tokens');
+    }
+    const tokenLabel = `${prefix}-${randomBytes(4).toString('hex')}`;
     const library = acquireLibrary(SOFTHSM_LIBRARY);
     try {
       const { p11 } = library;
@@ -79,10 +75,9 @@ export class SoftHsmToken implements KeyMaterialSource {
       p11.C_InitPIN(session, pin);
       p11.C_Logout(session);
       p11.C_Login(session, pkcs11js.CKU_USER, pin);
-      return new SoftHsmToken(directory, library, session, slot, tokenLabel, pin);
+      return Promise.resolve(new SoftHsmToken(library, session, slot, tokenLabel, pin));
     } catch (error) {
       library.release();
-      await rm(directory, { recursive: true, force: true });
       throw error;
     }
   }
@@ -124,10 +119,11 @@ export class SoftHsmToken implements KeyMaterialSource {
     this.session = undefined;
   }
 
-  async close(): Promise<void> {
+  /** The token stays in the run's directory, removed with it at the end of the run. */
+  close(): Promise<void> {
     if (this.session !== undefined) this.library.p11.C_CloseSession(this.session);
     this.library.release();
-    await rm(this.directory, { recursive: true, force: true });
+    return Promise.resolve();
   }
 
   private get adminSession(): Buffer {

@@ -1,0 +1,2 @@
+import { setup } from './softhsm-global.js';
+export default setup;

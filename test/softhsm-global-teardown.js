@@ -1,0 +1,2 @@
+import { teardown } from './softhsm-global.js';
+export default teardown;
