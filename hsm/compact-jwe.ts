@@ -32,7 +32,8 @@ export function parseCompactJwe(jwe: string, maxBytes: number): CompactJwe {
   if (parts.length !== 5) throw new JweInvalidError(`a compact JWE has 5 parts, this one has ${parts.length}`);
   const [protectedSegment, encryptedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string];
   for (const [name, part] of [['protected header', protectedSegment], ['encrypted key', encryptedKey], ['iv', iv], ['ciphertext', ciphertext], ['tag', tag]] as const) {
-    if (!BASE64URL.test(part)) throw new JweInvalidError(`the ${name} is not base64url`);
+    // A length of 1 mod 4 encodes nothing: Buffer would drop the character and accept it.
+    if (!BASE64URL.test(part) || part.length % 4 === 1) throw new JweInvalidError(`the ${name} is not base64url`);
   }
   if (protectedSegment.length > MAX_HEADER_BYTES) throw new JweInvalidError('the protected header is too large');
   return {

@@ -1,6 +1,6 @@
 import { createECDH } from 'node:crypto';
 import { KEY_MANAGEMENT_ALGORITHMS, parseCompactJwe, type JweHeader, type KeyManagementAlgorithm } from './compact-jwe.js';
-import { JweDecryptionFailedError, JweInvalidError, KeyNotFoundError, TokenOperationError } from './errors.js';
+import { JweDecryptionFailedError, KeyNotFoundError, TokenOperationError, UnsupportedAlgorithmError } from './errors.js';
 import { decryptJwe } from './jwe-decryption.js';
 import type { EcCurve } from './public-jwk.js';
 import { TokenKeyDecryption } from './token-key-decryption.js';
@@ -56,7 +56,7 @@ export class JweDecrypter {
       now: options.now ?? Date.now,
     };
     for (const alg of resolved.algorithms) {
-      if (!(KEY_MANAGEMENT_ALGORITHMS as readonly string[]).includes(alg)) throw new JweInvalidError(`unsupported key management algorithm ${String(alg)}`);
+      if (!(KEY_MANAGEMENT_ALGORITHMS as readonly string[]).includes(alg)) throw new UnsupportedAlgorithmError(`unsupported key management algorithm ${String(alg)}`);
     }
     const keys = await decryptionKeys(token, options.label);
     if (keys.length === 0) throw new KeyNotFoundError(`no key labelled "${options.label}" that can decrypt (RSA, CKA_DECRYPT) or derive (EC, CKA_DERIVE) in the token`);
