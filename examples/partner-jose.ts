@@ -12,7 +12,7 @@ if (command === 'verify') {
   const { payload, protectedHeader } = await jwtVerify(argument, keys, { issuer: 'https://core.bank.example' });
   console.log(JSON.stringify({ kid: protectedHeader.kid, payload }));
 } else if (command === 'encrypt') {
-  // Encrypt to our current encryption key, with the algorithm it is published for, and name it.
+  // Encrypt to one of our encryption keys, with the algorithm it is published for, and name it.
   const set = (await (await fetch(jwksUrl)).json()) as JSONWebKeySet;
   const key = set.keys.find((candidate) => candidate.use === 'enc');
   if (key?.alg === undefined || key.kid === undefined) throw new Error('no encryption key published');

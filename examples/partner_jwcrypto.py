@@ -6,7 +6,7 @@ from jwcrypto import jwe, jwk
 
 with urllib.request.urlopen(os.environ.get("JWKS_URL", "http://127.0.0.1:8080/jwks"), timeout=10) as response:
     keys = jwk.JWKSet.from_json(response.read())
-key = next(k for k in keys if k.get("use") == "enc")  # our current encryption key
+key = next(k for k in keys if k.get("use") == "enc")  # one of our encryption keys
 token = jwe.JWE(sys.argv[1].encode(), protected=json.dumps({"alg": key.get("alg"), "enc": "A256GCM", "kid": key.key_id}))
 token.add_recipient(key)
 print(token.serialize(compact=True))

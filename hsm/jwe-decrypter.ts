@@ -37,6 +37,8 @@ const NODE_CURVE: Readonly<Record<EcCurve, string>> = { 'P-256': 'prime256v1', '
 export class JweDecrypter {
   private keys: readonly TokenKey[];
   private lastScan: number;
+  /** The rescan in flight: concurrent messages for a new kid wait for it instead of failing. */
+  private scanning: Promise<readonly TokenKey[]> | undefined;
 
   private constructor(
     private readonly token: TokenSession,
@@ -71,7 +73,7 @@ export class JweDecrypter {
   async decrypt(jwe: string): Promise<DecryptedJwe> {
     const parsed = parseCompactJwe(jwe, this.options.maxJweBytes);
     const { kid } = parsed.header;
-    const candidates = kid !== undefined ? [await this.keyFor(kid)] : this.keys.filter((key) => fitsAlg(key, parsed.header.alg));
+    const candidates = kid !== undefined ? [await this.keyFor(kid)] : this.keys.filter((key) => fits(key, parsed.header));
     if (candidates.length === 0) throw new KeyNotFoundError(`no key labelled "${this.options.label}" fits alg ${parsed.header.alg}`);
     // Without a kid each fitting key is tried; every failure looks the same to the sender.
     for (const key of candidates) {
@@ -88,18 +90,25 @@ export class JweDecrypter {
     const known = this.keys.find((key) => key.kid === kid);
     if (known !== undefined) return known;
     const now = this.options.now();
-    if (now - this.lastScan >= this.options.rescanCooldownMs) {
+    if (this.scanning === undefined && now - this.lastScan >= this.options.rescanCooldownMs) {
       this.lastScan = now;
-      this.keys = await decryptionKeys(this.token, this.options.label);
+      this.scanning = decryptionKeys(this.token, this.options.label).finally(() => (this.scanning = undefined));
+    }
+    if (this.scanning !== undefined) {
+      this.keys = await this.scanning;
       const found = this.keys.find((key) => key.kid === kid);
       if (found !== undefined) return found;
     }
-    throw new KeyNotFoundError(`no key labelled "${this.options.label}" has kid ${kid}`);
+    // The kid is the sender's: quoted and cut short, so it cannot forge log lines.
+    throw new KeyNotFoundError(`no key labelled "${this.options.label}" has kid ${JSON.stringify(kid.slice(0, 64))}`);
   }
 }
 
-function fitsAlg(key: TokenKey, alg: KeyManagementAlgorithm): boolean {
-  return alg === 'ECDH-ES' ? key.publicJwk.kty === 'EC' : key.publicJwk.kty === 'RSA';
+/** Without a kid: the keys of the type the algorithm needs (and, for ECDH-ES, of the epk's curve). */
+function fits(key: TokenKey, header: JweHeader): boolean {
+  if (header.alg !== 'ECDH-ES') return key.publicJwk.kty === 'RSA';
+  const crv = (header.epk as { crv?: unknown } | undefined)?.crv;
+  return key.publicJwk.kty === 'EC' && (crv === undefined || key.publicJwk.crv === crv);
 }
 
 async function decryptionKeys(token: TokenSession, label: string): Promise<TokenKey[]> {

@@ -1,5 +1,5 @@
 import pkcs11js from 'pkcs11js';
-import { MechanismNotSupportedError, TokenOperationError } from './errors.js';
+import { HsmError, JweDecryptionFailedError, MechanismNotSupportedError, TokenOperationError } from './errors.js';
 import type { KeyDecryption } from './jwe-decryption.js';
 import { currentHandle, type TokenKey } from './token-keys.js';
 import { pkcs11Code, type TokenOperation, type TokenSession } from './token-session.js';
@@ -10,18 +10,11 @@ const CKZ_DATA_SPECIFIED = 1;
 /** The token refuses the mechanism or its parameters: a property of the HSM, not of the message. */
 const MECHANISM_REFUSED: ReadonlySet<string> = new Set(['CKR_MECHANISM_INVALID', 'CKR_MECHANISM_PARAM_INVALID', 'CKR_ARGUMENTS_BAD', 'CKR_KEY_TYPE_INCONSISTENT']);
 
-/** The token or the session failed: an operator's problem, not "cannot decrypt this message". */
-const TOKEN_FAILED: ReadonlySet<string> = new Set([
-  'CKR_DEVICE_ERROR',
-  'CKR_DEVICE_MEMORY',
-  'CKR_DEVICE_REMOVED',
-  'CKR_TOKEN_NOT_PRESENT',
-  'CKR_SESSION_HANDLE_INVALID',
-  'CKR_SESSION_CLOSED',
-  'CKR_USER_NOT_LOGGED_IN',
-  'CKR_CRYPTOKI_NOT_INITIALIZED',
-  'CKR_KEY_FUNCTION_NOT_PERMITTED',
-]);
+/**
+ * What C_Decrypt says about a ciphertext it cannot decrypt (SoftHSM2 says CKR_GENERAL_ERROR).
+ * Only these are "this message"; every other failure is the token's, reported to the operator.
+ */
+const CIPHERTEXT_REFUSED: ReadonlySet<string> = new Set(['CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE', 'CKR_GENERAL_ERROR']);
 
 const OAEP = {
   sha1: { hashAlg: pkcs11js.CKM_SHA_1, mgf: pkcs11js.CKG_MGF1_SHA1, jwa: 'RSA-OAEP' },
@@ -43,7 +36,9 @@ export class TokenKeyDecryption implements KeyDecryption {
     const { hashAlg, mgf, jwa } = OAEP[hash];
     const parameter: pkcs11js.RsaOAEP = { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg, mgf, source: CKZ_DATA_SPECIFIED };
     const modulusBytes = Buffer.from(this.key.publicJwk.kty === 'RSA' ? this.key.publicJwk.n : '', 'base64url').length;
-    return this.inToken((p11, session) => {
+    // Public knowledge, checked before the token: a wrong length is the message's fault.
+    if (encryptedKey.length !== modulusBytes) throw new JweDecryptionFailedError();
+    return this.inToken(CIPHERTEXT_REFUSED, (p11, session) => {
       const handle = currentHandle(this.token, p11, session, this.key);
       this.init(jwa, () => p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter }, handle));
       return p11.C_Decrypt(session, encryptedKey, Buffer.alloc(modulusBytes));
@@ -53,7 +48,9 @@ export class TokenKeyDecryption implements KeyDecryption {
   ecdhSharedSecret(peerPoint: Buffer): Buffer {
     const parameter: pkcs11js.ECDH1 = { type: pkcs11js.CK_PARAMS_EC_DH, kdf: pkcs11js.CKD_NULL, publicData: peerPoint };
     const coordinateBytes = (peerPoint.length - 1) / 2;
-    return this.inToken((p11, session) => {
+    // The point was checked (curve, length, on the curve) before it got here: any failure from
+    // here on is the token's, not the message's.
+    return this.inToken(new Set(), (p11, session) => {
       const handle = currentHandle(this.token, p11, session, this.key);
       const derived = this.init('ECDH-ES', () =>
         p11.C_DeriveKey(session, { mechanism: pkcs11js.CKM_ECDH1_DERIVE, parameter }, handle, [
@@ -92,19 +89,21 @@ export class TokenKeyDecryption implements KeyDecryption {
   }
 
   /**
-   * Runs on the token (a lost session is reopened once by TokenSession.run). A token or session
-   * failure is reported as such; any other failure is about the message and becomes "decryption
-   * failed" above.
+   * Runs on the token (a lost session is reopened once by TokenSession.run). A PKCS#11 failure in
+   * `messageFaults` means this message cannot be decrypted; any other failure is the token's, and
+   * is reported as such so that an HSM outage never reads as "bad message".
    */
-  private inToken<T>(operation: TokenOperation<T>): T {
+  private inToken<T>(messageFaults: ReadonlySet<string>, operation: TokenOperation<T>): T {
     try {
       return this.token.run(operation);
     } catch (error) {
+      if (error instanceof HsmError) throw error;
       const code = pkcs11Code(error);
-      if (code !== undefined && TOKEN_FAILED.has(code)) {
-        throw new TokenOperationError(`the token failed with key "${this.key.label}" (kid ${this.key.kid}): ${code}`, code);
-      }
-      throw error;
+      if (code !== undefined && messageFaults.has(code)) throw new JweDecryptionFailedError();
+      throw new TokenOperationError(
+        `the token failed with key "${this.key.label}" (kid ${this.key.kid}): ${code ?? (error instanceof Error ? error.message : String(error))}`,
+        code,
+      );
     }
   }
 }

@@ -46,17 +46,30 @@ export async function findTokenKeys(token: TokenSession, label: string): Promise
  */
 export function currentHandle(token: TokenSession, p11: pkcs11js.PKCS11, session: Buffer, key: TokenKey): Buffer {
   if (key.generation === token.generation) return key.handle;
+  const found = relocated.get(key);
+  if (found !== undefined && found.generation === token.generation) return found.handle;
   const same = scanLabel(p11, session, key.label).find((candidate) => sameJwk(candidate.publicJwk, key.publicJwk));
   if (same === undefined) throw new KeyNotFoundError(`key "${key.label}" with kid ${key.kid} is no longer in the token`);
+  relocated.set(key, { generation: token.generation, handle: same.handle });
   return same.handle;
 }
+
+/** Handles found again after a new session, so one reopen costs one search, not one per call. */
+const relocated = new WeakMap<TokenKey, { generation: number; handle: Buffer }>();
 
 function scanLabel(p11: pkcs11js.PKCS11, session: Buffer, label: string): (PublicMembers & { handle: Buffer })[] {
   return findObjects(p11, session, [
     { type: pkcs11js.CKA_LABEL, value: label },
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
   ]).flatMap((handle) => {
-    const members = publicMembersOf(p11, session, label, handle);
+    let members: PublicMembers | undefined;
+    try {
+      members = publicMembersOf(p11, session, label, handle);
+    } catch (error) {
+      // One version whose public half cannot be told must not hide the others under the label.
+      if (error instanceof KeyNotFoundError) return [];
+      throw error;
+    }
     return members === undefined ? [] : [{ ...members, handle }];
   });
 }

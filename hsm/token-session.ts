@@ -24,6 +24,8 @@ const SESSION_LOST: ReadonlySet<string> = new Set([
   // Object handles may not survive a new session: found again by label after the reopen.
   'CKR_OBJECT_HANDLE_INVALID',
   'CKR_KEY_HANDLE_INVALID',
+  // An operation left active (by a library bug or a crash mid-call) blocks the session for good.
+  'CKR_OPERATION_ACTIVE',
 ]);
 
 /**
@@ -33,6 +35,8 @@ const SESSION_LOST: ReadonlySet<string> = new Set([
  * failover) is reopened once per call.
  */
 export class TokenSession {
+  /** A #private field: never serialized or inspected, so a logged signer cannot show it. */
+  readonly #pin: string;
   private session: Buffer | undefined;
   private closed = false;
   /** Increments on every new session, so callers can drop object handles found in an older one. */
@@ -40,15 +44,18 @@ export class TokenSession {
 
   private constructor(
     private readonly library: LoadedLibrary,
-    private readonly slot: Buffer,
-    private readonly options: TokenOptions,
-  ) {}
+    private slot: Buffer,
+    readonly tokenLabel: string,
+    pin: string,
+  ) {
+    this.#pin = pin;
+  }
 
   static open(options: TokenOptions): TokenSession {
     if (options.pin === '') throw new HsmConfigurationError('the token PIN is empty');
     const library = acquireLibrary(options.libraryPath);
     try {
-      const token = new TokenSession(library, findSlot(library, options.tokenLabel), options);
+      const token = new TokenSession(library, findSlot(library, options.tokenLabel), options.tokenLabel, options.pin);
       token.reopen();
       return token;
     } catch (error) {
@@ -61,10 +68,6 @@ export class TokenSession {
     return this.sessionGeneration;
   }
 
-  get tokenLabel(): string {
-    return this.options.tokenLabel;
-  }
-
   /** Runs `operation` on the session; once more on a new session if the first one was lost. */
   run<T>(operation: TokenOperation<T>): T {
     if (this.closed) throw new TokenOperationError('the token session is closed', undefined);
@@ -75,6 +78,24 @@ export class TokenSession {
       this.reopen();
       return operation(this.library.p11, this.current());
     }
+  }
+
+  /** Slot ids are not stable (SoftHSM2 renumbers them when the library restarts): found again by label. */
+  private openSession(): Buffer {
+    const { p11 } = this.library;
+    try {
+      return p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION);
+    } catch (error) {
+      const code = pkcs11Code(error);
+      if (code !== 'CKR_SLOT_ID_INVALID' && code !== 'CKR_TOKEN_NOT_PRESENT' && code !== 'CKR_DEVICE_REMOVED') throw error;
+      this.slot = findSlot(this.library, this.tokenLabel);
+      return p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION);
+    }
+  }
+
+  /** What a log line may show of this session. */
+  toJSON(): { tokenLabel: string } {
+    return { tokenLabel: this.tokenLabel };
   }
 
   close(): void {
@@ -108,21 +129,21 @@ export class TokenSession {
     }
     let session: Buffer;
     try {
-      session = p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION);
+      session = this.openSession();
     } catch (error) {
-      throw new TokenOperationError(`cannot open a session on token "${this.options.tokenLabel}": ${pkcs11Code(error) ?? String(error)}`, pkcs11Code(error));
+      throw new TokenOperationError(`cannot open a session on token "${this.tokenLabel}": ${pkcs11Code(error) ?? String(error)}`, pkcs11Code(error));
     }
     try {
-      p11.C_Login(session, pkcs11js.CKU_USER, this.options.pin);
+      p11.C_Login(session, pkcs11js.CKU_USER, this.#pin);
     } catch (error) {
       const code = pkcs11Code(error);
       // Login is per application and token, not per session: another session of ours did it.
       if (code !== 'CKR_USER_ALREADY_LOGGED_IN') {
         p11.C_CloseSession(session);
         if (code === 'CKR_PIN_INCORRECT' || code === 'CKR_PIN_LOCKED' || code === 'CKR_PIN_EXPIRED') {
-          throw new HsmConfigurationError(`login to token "${this.options.tokenLabel}" refused: ${code}`);
+          throw new HsmConfigurationError(`login to token "${this.tokenLabel}" refused: ${code}`);
         }
-        throw new TokenOperationError(`login to token "${this.options.tokenLabel}" failed: ${code ?? String(error)}`, code);
+        throw new TokenOperationError(`login to token "${this.tokenLabel}" failed: ${code ?? String(error)}`, code);
       }
     }
     this.session = session;

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+import pkcs11js from 'pkcs11js';
 import { CompactEncrypt, calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import type { KeyMaterial, KeySpec } from '../../emulator/index.js';
 import {
@@ -6,10 +8,12 @@ import {
   JweDecryptionFailedError,
   KeyNotFoundError,
   MechanismNotSupportedError,
+  TokenOperationError,
   openHsm,
   type Hsm,
   type SigningAlgorithm,
 } from '../../hsm/index.js';
+import { acquireLibrary } from '../../hsm/pkcs11-library.js';
 import { describeWithHsm, SoftHsmToken } from '../support/softhsm.js';
 
 const SIGN = 1 | 2;
@@ -186,6 +190,19 @@ describeWithHsm('internal apps on a PKCS#11 token (SoftHSM2)', () => {
     });
   });
 
+  it('rescans for an unknown kid once per cooldown, and concurrent messages share the scan', async () => {
+    let now = 1_000_000;
+    token.generate(P256, { name: 'cooldown-enc', version: 0, usageMask: ENCRYPT });
+    const decrypter = await hsm.decrypter({ label: 'cooldown-enc', rescanCooldownMs: 60_000, now: () => now });
+    const added = token.generate(P256, { name: 'cooldown-enc', version: 1, usageMask: ENCRYPT });
+    const jwe = await encryptTo(added, 'ECDH-ES', 'A256GCM', { kid: await publishedKid(added) });
+    await expect(decrypter.decrypt(jwe)).rejects.toThrow(KeyNotFoundError); // within the cooldown: not rescanned
+    now += 60_000;
+    const results = await Promise.all([decrypter.decrypt(jwe), decrypter.decrypt(jwe), decrypter.decrypt(jwe)]);
+    expect(results.map((result) => result.plaintext.toString())).toEqual(['transfer 100 EUR', 'transfer 100 EUR', 'transfer 100 EUR']);
+    await expect(decrypter.decrypt(await encryptTo(added, 'ECDH-ES', 'A256GCM', { kid: 'x'.repeat(500) }))).rejects.toThrow(/kid "x{64}"$/);
+  });
+
   describe('the token', () => {
     it('goes on signing and decrypting after the HSM dropped every session', async () => {
       const signer = await hsm.signer({ label: 'p256-sign', alg: 'ES256' });
@@ -194,6 +211,46 @@ describeWithHsm('internal apps on a PKCS#11 token (SoftHSM2)', () => {
       await expect(jwtVerify(await signer.signJwt({ after: 'restart' }), material.p256Sign!.publicKey!)).resolves.toBeDefined();
       const jwe = await encryptTo(material.rsaEnc!, 'RSA-OAEP', 'A256GCM');
       expect((await decrypter.decrypt(jwe)).plaintext.toString()).toBe('transfer 100 EUR');
+    });
+
+    it('never shows the PIN: not in a serialized or inspected signer, decrypter or Hsm', async () => {
+      const signer = await hsm.signer({ label: 'p256-sign', alg: 'ES256' });
+      const decrypter = await hsm.decrypter({ label: 'rsa-enc' });
+      for (const value of [signer, decrypter, hsm]) {
+        expect(JSON.stringify(value)).not.toContain(token.options.pin);
+        expect(inspect(value, { depth: 20, showHidden: true })).not.toContain(token.options.pin);
+      }
+    });
+
+    it('reports a token outage as such, never as a message that cannot be decrypted, and recovers', async () => {
+      const decrypter = await hsm.decrypter({ label: 'rsa-enc' });
+      const ecDecrypter = await hsm.decrypter({ label: 'p256-enc' });
+      const signer = await hsm.signer({ label: 'p256-sign', alg: 'ES256' });
+      const rsaJwe = await encryptTo(material.rsaEnc!, 'RSA-OAEP', 'A256GCM');
+      const ecJwe = await encryptTo(material.p256Enc!, 'ECDH-ES', 'A256GCM');
+      // The PKCS#11 library restarts under the app (as a network HSM client can).
+      const library = acquireLibrary(token.options.libraryPath);
+      library.p11.C_Finalize();
+      try {
+        for (const attempt of [decrypter.decrypt(rsaJwe), ecDecrypter.decrypt(ecJwe), signer.signJwt({ during: 'outage' })]) {
+          const error = await attempt.catch((caught: unknown) => caught);
+          expect(error).toBeInstanceOf(TokenOperationError);
+          expect((error as TokenOperationError).pkcs11Code).toBe('CKR_CRYPTOKI_NOT_INITIALIZED');
+        }
+      } finally {
+        library.p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+        library.release();
+      }
+      expect((await decrypter.decrypt(rsaJwe)).plaintext.toString()).toBe('transfer 100 EUR');
+      expect((await ecDecrypter.decrypt(ecJwe)).plaintext.toString()).toBe('transfer 100 EUR');
+      await expect(jwtVerify(await signer.signJwt({ after: 'outage' }), material.p256Sign!.publicKey!)).resolves.toBeDefined();
+    });
+
+    it('answers a truncated RSA encrypted key as a bad message without asking the token', async () => {
+      const decrypter = await hsm.decrypter({ label: 'rsa-enc' });
+      const parts = (await encryptTo(material.rsaEnc!, 'RSA-OAEP', 'A256GCM')).split('.');
+      parts[1] = Buffer.from(parts[1]!, 'base64url').subarray(1).toString('base64url');
+      await expect(decrypter.decrypt(parts.join('.'))).rejects.toThrow(JweDecryptionFailedError);
     });
 
     it('refuses a wrong PIN, an unknown token and a missing library, naming what to fix', () => {

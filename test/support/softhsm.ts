@@ -47,7 +47,7 @@ export class SoftHsmToken implements KeyMaterialSource {
   private constructor(
     private readonly library: LoadedLibrary,
     private session: Buffer | undefined,
-    private readonly slot: Buffer,
+    private slot: Buffer,
     tokenLabel: string,
     pin: string,
   ) {
@@ -115,8 +115,17 @@ export class SoftHsmToken implements KeyMaterialSource {
    * would. This token's own session is opened again when next needed.
    */
   closeAllSessions(): void {
-    this.library.p11.C_CloseAllSessions(this.slot);
+    this.library.p11.C_CloseAllSessions(this.currentSlot());
     this.session = undefined;
+  }
+
+  /** Slot ids change when the library is initialized again: the token is found by its label. */
+  private currentSlot(): Buffer {
+    const { p11 } = this.library;
+    const slot = p11.C_GetSlotList(true).find((candidate) => p11.C_GetTokenInfo(candidate).label.trimEnd() === this.options.tokenLabel);
+    if (slot === undefined) throw new Error(`token ${this.options.tokenLabel} is gone`);
+    this.slot = slot;
+    return slot;
   }
 
   /** The token stays in the run's directory, removed with it at the end of the run. */
@@ -128,7 +137,7 @@ export class SoftHsmToken implements KeyMaterialSource {
 
   private get adminSession(): Buffer {
     if (this.session === undefined) {
-      const session = this.library.p11.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      const session = this.library.p11.C_OpenSession(this.currentSlot(), pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       try {
         this.library.p11.C_Login(session, pkcs11js.CKU_USER, this.options.pin);
       } catch (error) {
