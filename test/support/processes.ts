@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export type HostKind = 'lean' | 'functions-framework';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
+// test/support/ under jest; dist/test/support/ when compiled (the benchmark imports these helpers).
+const repo = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '../../..' : '../..', import.meta.url));
 
 /** A function running in its own process, as in production, listening on loopback. */
 export interface RunningFunction {

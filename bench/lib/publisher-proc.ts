@@ -1,0 +1,47 @@
+/**
+ * What Linux's /proc says about the publisher processes the bench starts: key-rotated's pid (the
+ * test helpers that start it do not expose it, so it is found among this process's children by
+ * its FUNCTION_TARGET) and the CPU time jwks-refresh runs used.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+
+/** The pid of a child of this process whose environment holds `name=value`; undefined if none (or no /proc). */
+export async function childWithEnv(name: string, value: string): Promise<number | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries.filter((candidate) => /^\d+$/.test(candidate))) {
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent !== process.pid) continue;
+      const environment = (await readFile(`/proc/${entry}/environ`)).toString('utf8').split('\0');
+      if (environment.includes(`${name}=${value}`)) return Number(entry);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every mainstream Linux build). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, ms) of this process's children that have exited and been waited for:
+ * the difference across a runRefresh() is that jwks-refresh run's CPU. Undefined without /proc.
+ */
+export async function exitedChildrenCpuMs(): Promise<number | undefined> {
+  try {
+    const stat = await readFile('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of stat (cutime, cstime), counted here from field 3 (state).
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
