@@ -1,9 +1,10 @@
 /**
  * Entry point of the runtime image: `node dist/functions/main.js` with FUNCTION_TARGET naming the
- * function. It loads the function module (which registers itself with functions-framework) and
- * hosts the registered handler on a bare node:http server (shared/http/node-host.ts).
+ * function. It loads the function's handler module and hosts it on a bare node:http server
+ * (shared/http/node-host.ts). functions-framework (and the express stack under it) is never
+ * loaded here: it costs start-up time and memory the lean host does not use. The same handlers
+ * register with functions-framework in functions/<name>/index.ts for its hosts.
  */
-import { getFunction } from '@google-cloud/functions-framework/testing';
 import type { AddressInfo } from 'node:net';
 import { EnvReader } from '../shared/config/env.js';
 import { LOG_LEVELS } from '../shared/config/serving-config.js';
@@ -14,11 +15,11 @@ import { createLogger } from '../shared/observability/logger.js';
 
 /** Only these modules can be loaded: the target never becomes a path. */
 const FUNCTION_MODULES: Readonly<Record<string, string>> = {
-  'jwks-get': './jwks-get/index.js',
-  'jwk-get': './jwk-get/index.js',
-  'key-rotated': './key-rotated/index.js',
-  'event-dead-letter': './event-dead-letter/index.js',
-  'event-relay': './event-relay/index.js',
+  'jwks-get': './jwks-get/handler.js',
+  'jwk-get': './jwk-get/handler.js',
+  'key-rotated': './key-rotated/handler.js',
+  'event-dead-letter': './event-dead-letter/handler.js',
+  'event-relay': './event-relay/handler.js',
 };
 
 const settings = exitOnConfigError('host', () => {
@@ -33,9 +34,8 @@ const settings = exitOnConfigError('host', () => {
   return { target, port, host, shutdownGraceMs, logLevel };
 });
 
-await import(FUNCTION_MODULES[settings.target] as string);
-const handler = getFunction(settings.target) as RequestHandler | undefined;
-if (handler === undefined) throw new Error(`function ${settings.target} did not register itself`);
+const { handler } = (await import(FUNCTION_MODULES[settings.target] as string)) as { handler?: RequestHandler };
+if (handler === undefined) throw new Error(`function ${settings.target} exports no handler`);
 const logger = createLogger({ service: settings.target, level: settings.logLevel });
 const server = await hostHandler(handler, { ...settings, logger });
 const { address, port } = server.address() as AddressInfo;

@@ -1,8 +1,8 @@
-/** jwk-get: GET /jwk/{kid}, one published key. Thin adapter; the work is in shared/. */
+/**
+ * jwk-get for functions-framework hosts: registers the handler under its name. The image's lean
+ * host (functions/main.ts) loads handler.js directly, without functions-framework and express.
+ */
 import * as functions from '@google-cloud/functions-framework';
-import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
-import { startServingFunction } from '../../shared/http/serving-runtime.js';
+import { handler } from './handler.js';
 
-const runtime = exitOnConfigError('jwk-get', () => startServingFunction('jwk-get', 'key', process.env));
-
-functions.http('jwk-get', runtime.handler);
+functions.http('jwk-get', handler);

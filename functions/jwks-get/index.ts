@@ -1,8 +1,8 @@
-/** jwks-get: GET /jwks, the whole published JWK Set. Thin adapter; the work is in shared/. */
+/**
+ * jwks-get for functions-framework hosts: registers the handler under its name. The image's lean
+ * host (functions/main.ts) loads handler.js directly, without functions-framework and express.
+ */
 import * as functions from '@google-cloud/functions-framework';
-import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
-import { startServingFunction } from '../../shared/http/serving-runtime.js';
+import { handler } from './handler.js';
 
-const runtime = exitOnConfigError('jwks-get', () => startServingFunction('jwks-get', 'set', process.env));
-
-functions.http('jwks-get', runtime.handler);
+functions.http('jwks-get', handler);

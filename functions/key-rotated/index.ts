@@ -1,13 +1,8 @@
 /**
- * key-rotated: POST / with CloudEvents (rotation events, hourly PingSource ticks) republishes the
- * key set from CipherTrust Manager. Registered as an HTTP function, not a cloudEvent one:
- * functions-framework 5.0.5 answers 500 to empty-bodied CloudEvents (a PingSource without data),
- * and the probes need GET. CloudEvents are parsed with the cloudevents SDK in shared/events/.
+ * key-rotated for functions-framework hosts: registers the handler under its name. The image's lean
+ * host (functions/main.ts) loads handler.js directly, without functions-framework and express.
  */
 import * as functions from '@google-cloud/functions-framework';
-import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
-import { startKeyRotatedFunction } from '../../shared/http/key-rotated-runtime.js';
+import { handler } from './handler.js';
 
-const runtime = exitOnConfigError('key-rotated', () => startKeyRotatedFunction(process.env));
-
-functions.http('key-rotated', runtime.handler);
+functions.http('key-rotated', handler);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectProcessMetricsSoon } from '../observability/prometheus.js';
 import { PING_EVENT_TYPE, ROTATION_EVENT_TYPES, parseCloudEvents } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
 import { readBody } from './read-body.js';
@@ -18,7 +18,7 @@ const ERROR_HEADERS = { errorCode: 'ce-knativeerrorcode', errorDestination: 'ce-
  */
 export function createDeadLetterHandler(logger: Logger): RequestHandler {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetricsSoon(registry);
   const deadLettered = new Counter({
     name: 'jwks_events_dead_lettered_total',
     help: 'CloudEvents Knative could not deliver to key-rotated, by event type.',

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloudEvent, HTTP } from 'cloudevents';
 import fetch from 'node-fetch';
-import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectProcessMetricsSoon } from '../observability/prometheus.js';
 import { parseCloudEvents, type ReceivedEvent } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
 import { readBody } from './read-body.js';
@@ -29,7 +29,7 @@ export function createRelayHandler(options: RelayOptions): RequestHandler {
   const { logger } = options;
   const presentsSecret = sharedSecretCheck(options.sharedSecret);
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectProcessMetricsSoon(registry);
   const relayed = new Counter({
     name: 'jwks_relay_events_total',
     help: 'Events received by event-relay, by result: forwarded, refused (secret, type, shape), failed (the Broker did not take it).',

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectProcessMetricsSoon } from './prometheus.js';
 import type { CipherTrustEndpoint } from '../ciphertrust/errors.js';
 import { SKIP_REASONS, type SkipReason } from '../publisher/cm-key-to-jwk.js';
 import { GUARD_NAMES, type GuardName } from '../publisher/guards.js';
@@ -91,7 +91,7 @@ export class PublisherMetrics implements PublicationObserver {
     for (const guard of GUARD_NAMES) this.guardRefusals.labels(guard).inc(0);
     for (const reason of SKIP_REASONS) this.skipped.labels(reason).inc(0);
     for (const disposition of EVENT_DISPOSITIONS) this.events.labels(disposition).inc(0);
-    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics) collectProcessMetricsSoon(this.registry);
   }
 
   cycleFinished(outcome: CycleOutcome, seconds: number, at: Date): void {

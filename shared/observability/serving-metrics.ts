@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectProcessMetricsSoon } from './prometheus.js';
 import { REFUSAL_REASONS, type RefusalReason } from '../jwks/errors.js';
 import { STORE_PROBLEMS, type KeySetCacheEvents, type StoreProblem } from '../serving/metrics-port.js';
 import type { KeySetSnapshot } from '../serving/key-set-cache.js';
@@ -88,7 +88,7 @@ export class ServingMetrics implements KeySetCacheEvents {
     // first event if the series only appears with it.
     for (const reason of REFUSAL_REASONS) this.refusals.labels(fn, reason).inc(0);
     for (const reason of STORE_PROBLEMS) this.storeErrors.labels(fn, reason).inc(0);
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetricsSoon(this.registry);
   }
 
   /** Records one answered request. */

@@ -257,6 +257,13 @@ describe.each(combinations)('%s store, %s host', (backendName, host) => {
       }
     });
 
+    it('adds the process metrics (memory, CPU, event loop) shortly after start', async () => {
+      for (const fn of [jwks, jwk]) {
+        await eventually(async () => /^process_resident_memory_bytes \d+/m.test((await rawRequest(fn.url, '/metrics')).body.toString()));
+        expect((await rawRequest(fn.url, '/metrics')).body.toString()).toMatch(/^nodejs_eventloop_lag_seconds /m);
+      }
+    });
+
     it('counts requests by route and status', async () => {
       const series = 'jwks_http_requests_total{function="jwk-get",route="jwk",status="404"}';
       const before = metricValue((await rawRequest(jwk.url, '/metrics')).body.toString(), series);
