@@ -47,7 +47,6 @@ export class SoftHsmToken implements KeyMaterialSource {
   private constructor(
     private readonly library: LoadedLibrary,
     private session: Buffer | undefined,
-    private slot: Buffer,
     tokenLabel: string,
     pin: string,
   ) {
@@ -75,7 +74,7 @@ export class SoftHsmToken implements KeyMaterialSource {
       p11.C_InitPIN(session, pin);
       p11.C_Logout(session);
       p11.C_Login(session, pkcs11js.CKU_USER, pin);
-      return Promise.resolve(new SoftHsmToken(library, session, slot, tokenLabel, pin));
+      return Promise.resolve(new SoftHsmToken(library, session, tokenLabel, pin));
     } catch (error) {
       library.release();
       throw error;
@@ -124,7 +123,6 @@ export class SoftHsmToken implements KeyMaterialSource {
     const { p11 } = this.library;
     const slot = p11.C_GetSlotList(true).find((candidate) => p11.C_GetTokenInfo(candidate).label.trimEnd() === this.options.tokenLabel);
     if (slot === undefined) throw new Error(`token ${this.options.tokenLabel} is gone`);
-    this.slot = slot;
     return slot;
   }
 
