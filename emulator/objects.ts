@@ -61,6 +61,8 @@ interface KeyRecord {
   readonly fingerprints: { readonly sha1: string; readonly sha256: string } | undefined;
   /** Set by test backdoors and faults: replaces the real PEM (undefined = no publickey at all). */
   pemOverride?: { readonly pem: string | undefined };
+  /** The public key's PEM, exported once: a list renders every key, and 10,000 exports take seconds. */
+  pem?: string;
 }
 
 export interface RegistryOptions {
@@ -447,7 +449,8 @@ export class KeyRegistry implements EmulatorKeys {
       muid: record.muid,
     };
     if (record.curveid !== undefined) resource.curveid = record.curveid;
-    const pem = record.pemOverride !== undefined ? record.pemOverride.pem : pemOf(record.publicKey, this.options.rsaPublicKeyFormat);
+    if (record.publicKey !== undefined) record.pem ??= pemOf(record.publicKey, this.options.rsaPublicKeyFormat);
+    const pem = record.pemOverride !== undefined ? record.pemOverride.pem : record.publicKey === undefined ? undefined : record.pem;
     if (pem !== undefined) resource.publickey = pem;
     if (record.fingerprints !== undefined) {
       resource.sha1Fingerprint = record.fingerprints.sha1;
