@@ -28,6 +28,18 @@ export async function childWithEnv(name: string, value: string): Promise<number 
   return undefined;
 }
 
+/** CPU time (user + system, ms) a running process has used so far; undefined without /proc. */
+export async function processCpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime), counted here from field 3 (state).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every mainstream Linux build). */
 const USER_HZ = 100;
 
