@@ -8,7 +8,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/*.js', 'build/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Unhandled promises are how a poll loop dies silently at 3 a.m.

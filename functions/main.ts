@@ -1,6 +1,6 @@
 /**
- * Entry point of the runtime image: `node dist/functions/main.js` with FUNCTION_TARGET naming the
- * function. It loads the function's handler module and hosts it on a bare node:http server
+ * Entry point of the runtime image (`node dist/bundle/main.mjs`, bundled from this file by
+ * build/bundle.mjs), with FUNCTION_TARGET naming the function. It loads the function's handler module and hosts it on a bare node:http server
  * (shared/http/node-host.ts). functions-framework (and the express stack under it) is never
  * loaded here: it costs start-up time and memory the lean host does not use. The same handlers
  * register with functions-framework in functions/<name>/index.ts for its hosts.
@@ -13,13 +13,18 @@ import { hostHandler } from '../shared/http/node-host.js';
 import type { RequestHandler } from '../shared/http/serving-handler.js';
 import { createLogger } from '../shared/observability/logger.js';
 
-/** Only these modules can be loaded: the target never becomes a path. */
-const FUNCTION_MODULES: Readonly<Record<string, string>> = {
-  'jwks-get': './jwks-get/handler.js',
-  'jwk-get': './jwk-get/handler.js',
-  'key-rotated': './key-rotated/handler.js',
-  'event-dead-letter': './event-dead-letter/handler.js',
-  'event-relay': './event-relay/handler.js',
+type HandlerModule = { handler?: RequestHandler };
+
+/**
+ * Only these modules can be loaded: the target never becomes a path. Literal import() calls, so
+ * a bundler sees each handler and can put it in a chunk of its own.
+ */
+const FUNCTION_MODULES: Readonly<Record<string, () => Promise<HandlerModule>>> = {
+  'jwks-get': () => import('./jwks-get/handler.js'),
+  'jwk-get': () => import('./jwk-get/handler.js'),
+  'key-rotated': () => import('./key-rotated/handler.js'),
+  'event-dead-letter': () => import('./event-dead-letter/handler.js'),
+  'event-relay': () => import('./event-relay/handler.js'),
 };
 
 const settings = exitOnConfigError('host', () => {
@@ -34,7 +39,9 @@ const settings = exitOnConfigError('host', () => {
   return { target, port, host, shutdownGraceMs, logLevel };
 });
 
-const { handler } = (await import(FUNCTION_MODULES[settings.target] as string)) as { handler?: RequestHandler };
+const loadHandlerModule = FUNCTION_MODULES[settings.target];
+if (loadHandlerModule === undefined) throw new Error(`no handler module for ${settings.target}`);
+const { handler } = await loadHandlerModule();
 if (handler === undefined) throw new Error(`function ${settings.target} exports no handler`);
 const logger = createLogger({ service: settings.target, level: settings.logLevel });
 const server = await hostHandler(handler, { ...settings, logger });

@@ -75,10 +75,10 @@ export async function startServer(spec: ServerSpec): Promise<BenchServer> {
 
 export type ServedTarget = 'jwks-get' | 'jwk-get';
 
-/** A serving function on the lean host (dist/functions/main.js) or on functions-framework's. */
+/** A serving function on the lean host (dist/bundle/main.mjs, what the image runs) or on functions-framework's. */
 export async function startServingFunction(host: HostKind, target: ServedTarget, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
-  const lean = fileURLToPath(new URL('../../functions/main.js', import.meta.url));
+  const lean = fileURLToPath(new URL('../../bundle/main.mjs', import.meta.url));
   const source = fileURLToPath(new URL(`../../functions/${target}/index.js`, import.meta.url));
   const framework = join(dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')), 'main.js');
   return startServer({

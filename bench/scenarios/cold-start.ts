@@ -26,7 +26,7 @@ interface Host {
   args(port: number): string[];
 }
 
-const LEAN: Host = { subject: 'jwks-get, lean host (dist/functions/main.js)', args: () => [resolve(repo, 'dist/functions/main.js')] };
+const LEAN: Host = { subject: 'jwks-get, lean host (dist/bundle/main.mjs)', args: () => [resolve(repo, 'dist/bundle/main.mjs')] };
 const BARE: Host = { subject: 'bare node:http server (bench/lib/cold-bare-server.ts)', args: () => [resolve(repo, 'dist/bench/lib/cold-bare-server.js')] };
 const FRAMEWORK: Host = {
   subject: 'jwks-get, functions-framework host',

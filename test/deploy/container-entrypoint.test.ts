@@ -1,9 +1,9 @@
 /**
  * The runtime image, checked without a container engine. The Containerfile is parsed
  * (test/support/containerfile.ts) and its rules asserted; then the runtime stage's file layout is
- * rebuilt in a temporary directory exactly as its COPY lines say (compiled files from this
- * repository's dist/, which `npm test` builds first; production dependencies installed from the
- * lockfile) and run with the image's CMD, its ENV and nothing else.
+ * rebuilt in a temporary directory exactly as its COPY lines say (the bundle from this
+ * repository's dist/bundle, which `npm test` builds first; no node_modules anywhere up the tree)
+ * and run with the image's CMD, its ENV and nothing else.
  *
  * Not covered here (it needs an engine and the registry): that the pinned base images exist and
  * carry Node 20, the ownership and modes the image really ends up with, the base image's own
@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileKeySetStore } from '../../shared/store/file-store.js';
-import { publish } from '../support/backends.js';
+import { openBackend, publish } from '../support/backends.js';
 import {
   finalStage,
   ignoreMatcher,
@@ -39,7 +39,7 @@ const packageJson = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
 
 const APP_ROOT = '/opt/app-root/src';
 /** What the runtime stage may hold, relative to the app root; nothing else. */
-const RUNTIME_CONTENT = ['dist/bin', 'dist/functions', 'dist/shared', 'node_modules', 'package-lock.json', 'package.json'];
+const RUNTIME_CONTENT = ['dist/bundle'];
 const NEVER_IN_IMAGE = ['emulator', 'scripts', 'test'];
 /** `<version>-<build>`, e.g. 9.7-1778604817: a release tag, unlike `latest`, `1` or `9.7`. */
 const RELEASE_TAG = /^\d+(\.\d+)*-\d+$/;
@@ -182,7 +182,7 @@ describe('Containerfile', () => {
   });
 
   it('compiles on ubi9/nodejs-20 and runs on ubi9/nodejs-20-minimal', () => {
-    expect(packageJson.scripts.build).toBe('tsc -p .');
+    expect(packageJson.scripts.build).toBe('tsc -p . && node build/bundle.mjs');
     const build = stageRunning(/\bnpm run build\b/);
     expect(build.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20' } });
     expect(runtime.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20-minimal' } });
@@ -196,7 +196,7 @@ describe('Containerfile', () => {
   });
 
   it('starts node on the lean host in exec form: no shell, no npm, no ENTRYPOINT in front', () => {
-    expect(runtime.cmd).toEqual({ form: 'exec', argv: ['node', 'dist/functions/main.js'] });
+    expect(runtime.cmd).toEqual({ form: 'exec', argv: ['node', 'dist/bundle/main.mjs'] });
     if (runtime.cmd?.form === 'exec') expect(runtime.cmd.argv.filter((arg) => /\bnpm\b/.test(arg))).toEqual([]);
     expect(runtime.entrypoint).toBeUndefined();
   });
@@ -212,7 +212,7 @@ describe('Containerfile', () => {
     );
   });
 
-  it('copies only package.json, package-lock.json, production node_modules and dist/{functions,shared,bin}, each to the same place', () => {
+  it('copies dist/bundle alone, to the same place', () => {
     const copied = runtime.copies.flatMap((copy) => copy.sources.map((source) => repositoryPath(copy, source)));
     expect([...copied].sort()).toEqual(RUNTIME_CONTENT);
     expect(runtime.copies.flatMap(landingPaths).sort()).toEqual(RUNTIME_CONTENT);
@@ -241,12 +241,10 @@ describe('Containerfile', () => {
     }
   });
 
-  it('takes node_modules from a production-only install', () => {
-    const copy = runtime.copies.find((candidate) => candidate.sources.some((source) => repositoryPath(candidate, source) === 'node_modules'));
-    expect(copy?.from).toBeDefined();
-    const runs = stageNamed(containerfile, copy!.from!).runs;
-    expect(runs.some((run) => /\bnpm (ci|prune)\b[^&;|]*--omit=dev/.test(run))).toBe(true);
-    expect(runs.some((run) => /--include=dev/.test(run))).toBe(false);
+  it('carries no node_modules: the bundle holds every production dependency', () => {
+    const copied = runtime.copies.flatMap((copy) => copy.sources.map((source) => repositoryPath(copy, source)));
+    expect(copied.filter((path) => path.split('/').includes('node_modules'))).toEqual([]);
+    expect(containerfile.stages.flatMap((stage) => stage.runs).filter((run) => /--omit=dev/.test(run))).toEqual([]);
   });
 
   it('.containerignore keeps secrets, local state and non-runtime code out of the context, and nothing a stage copies', () => {
@@ -273,7 +271,7 @@ describe('Containerfile', () => {
     expect(mustBeIgnored.filter((path) => !ignored(path))).toEqual([]);
   });
 
-  it('the build stage compiles from what it copies alone, into dist/{functions,shared,bin}', async () => {
+  it('the build stage compiles and bundles from what it copies alone, into dist/bundle', async () => {
     const build = stageRunning(/\bnpm run build\b/);
     const context = await mkdtemp(join(tmpdir(), 'jwks-image-build-'));
     try {
@@ -289,9 +287,12 @@ describe('Containerfile', () => {
       });
       expect(tsc.stdout + tsc.stderr).toBe('');
       expect(tsc.code).toBe(0);
-      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'functions', 'shared']);
-      await expect(lstat(join(context, 'dist/functions/main.js'))).resolves.toBeDefined();
-      await expect(lstat(join(context, 'dist/bin/jwks-refresh.js'))).resolves.toBeDefined();
+      const bundle = await runToExit(process.execPath, ['build/bundle.mjs'], { cwd: context, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      expect(bundle.stdout + bundle.stderr).toBe('');
+      expect(bundle.code).toBe(0);
+      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'bundle', 'bundle-meta.json', 'functions', 'shared']);
+      await expect(lstat(join(context, 'dist/bundle/main.mjs'))).resolves.toBeDefined();
+      await expect(lstat(join(context, 'dist/bundle/jwks-refresh.mjs'))).resolves.toBeDefined();
     } finally {
       await rm(context, { recursive: true, force: true });
     }
@@ -364,30 +365,10 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     layout = await mkdtemp(join(tmpdir(), 'jwks-image-layout-'));
     store = await mkdtemp(join(tmpdir(), 'jwks-image-store-'));
     publisherStore = await mkdtemp(join(tmpdir(), 'jwks-image-publisher-'));
-    let installDependencies = false;
     for (const copy of runtime.copies) {
       const landing = posix.relative(APP_ROOT, copy.resolvedDestination!);
-      for (const source of copy.sources) {
-        const path = repositoryPath(copy, source);
-        // The stage's production-only `npm ci` is reproduced below, not copied from this checkout.
-        if (path === 'node_modules') installDependencies = true;
-        else await copyLikeContainerfile(copy, join(repo, path), join(layout, landing));
-      }
+      for (const source of copy.sources) await copyLikeContainerfile(copy, join(repo, repositoryPath(copy, source)), join(layout, landing));
     }
-    expect(installDependencies).toBe(true);
-    // Only what npm needs to find its cache and registry: not this run's npm_* lifecycle
-    // variables (npm_config_local_prefix would point npm back at this checkout), nor NODE_OPTIONS.
-    const npmEnv = Object.fromEntries(
-      Object.entries(process.env).filter(
-        ([name]) =>
-          !/^npm_/i.test(name) ||
-          /^npm_config_(cache|registry|userconfig|globalconfig|proxy|https_proxy|noproxy|cafile|strict_ssl)$/i.test(name),
-      ),
-    );
-    delete npmEnv.NODE_OPTIONS;
-    delete npmEnv.NODE_ENV;
-    const install = await runToExit('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: layout, env: npmEnv });
-    if (install.code !== 0) throw new Error(`npm ci --omit=dev failed (${install.code}):\n${install.stderr}`);
 
     keys = await Promise.all([ecKey('P-256'), rsaKey('sig')]);
     published = await publish(new FileKeySetStore(store), keys.map((key) => key.jwk));
@@ -406,23 +387,45 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     await Promise.all([layout, store, publisherStore].filter((dir) => dir !== undefined).map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  it('holds package.json, package-lock.json, node_modules and dist/{functions,shared,bin}: no emulator, scripts or tests', async () => {
-    expect((await readdir(layout)).sort()).toEqual(['dist', 'node_modules', 'package-lock.json', 'package.json']);
-    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bin', 'functions', 'shared']);
-    for (const excluded of NEVER_IN_IMAGE) await expect(lstat(join(layout, 'dist', excluded))).rejects.toThrow(/ENOENT/);
+  it('holds dist/bundle alone: no node_modules, package.json, emulator, scripts or tests', async () => {
+    expect((await readdir(layout)).sort()).toEqual(['dist']);
+    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle']);
+    const files = (await readdir(join(layout, 'dist/bundle'), { recursive: true })).map(String);
+    expect(files).toEqual(expect.arrayContaining(['main.mjs', 'jwks-refresh.mjs']));
+    expect(files.filter((file) => !/^(chunks\/)?[\w-]+\.mjs$/.test(file) && file !== 'chunks')).toEqual([]);
   });
 
-  it('has production dependencies only in node_modules', async () => {
-    const lock = JSON.parse(readFileSync(join(layout, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-    const devOnly = Object.entries(lock.packages).filter(([path, entry]) => path !== '' && entry.dev === true).map(([path]) => path);
-    expect(devOnly.length).toBeGreaterThan(0);
-    const present = async (path: string) => lstat(join(layout, path)).then(() => true, () => false);
+  it('finds no node_modules up the tree, so a dependency left out of the bundle fails here as in the image', async () => {
     const found: string[] = [];
-    for (const path of [...devOnly, ...['jest', 'typescript', 's3rver', 'ts-jest', 'eslint'].map((name) => `node_modules/${name}`)]) {
-      if (await present(path)) found.push(path);
+    for (let directory = layout; ; directory = dirname(directory)) {
+      if (await lstat(join(directory, 'node_modules')).then(() => true, () => false)) found.push(directory);
+      if (dirname(directory) === directory) break;
     }
     expect(found).toEqual([]);
-    for (const name of Object.keys(packageJson.dependencies)) expect(await present(`node_modules/${name}/package.json`)).toBe(true);
+  });
+
+  it('keeps the AWS SDK out of what jwks-get loads on a file store (a chunk of its own, imported on first use)', () => {
+    const meta = JSON.parse(readFileSync(join(repo, 'dist/bundle-meta.json'), 'utf8')) as {
+      outputs: Record<string, { inputs: Record<string, unknown>; imports: { path: string; kind: string }[] }>;
+    };
+    const handlerChunk = Object.keys(meta.outputs).find((output) => Object.hasOwn(meta.outputs[output]!.inputs, 'dist/functions/jwks-get/handler.js'));
+    expect(handlerChunk).toBeDefined();
+    // Everything loaded with it: its static imports, transitively (dynamic imports wait for use).
+    const loaded = new Set<string>();
+    const visit = (output: string): void => {
+      if (loaded.has(output) || meta.outputs[output] === undefined) return;
+      loaded.add(output);
+      for (const imported of meta.outputs[output].imports) if (imported.kind === 'import-statement') visit(imported.path);
+    };
+    visit('dist/bundle/main.mjs');
+    visit(handlerChunk!);
+    const inputs = [...loaded].flatMap((output) => Object.keys(meta.outputs[output]!.inputs));
+    expect(inputs).toContain('dist/shared/store/file-store.js');
+    expect(inputs.filter((input) => /node_modules\/@(aws-sdk|smithy)\//.test(input))).toEqual([]);
+    expect(inputs).not.toContain('dist/shared/store/s3-store.js');
+    // ...and the SDK is in the bundle, for S3 stores.
+    const all = Object.values(meta.outputs).flatMap((output) => Object.keys(output.inputs));
+    expect(all.some((input) => input.includes('node_modules/@aws-sdk/client-s3/'))).toBe(true);
   });
 
   it('jwks-get: ready on /readyz and serves the published set on /jwks, then exits 0 on SIGTERM', async () => {
@@ -444,19 +447,34 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
   });
 
+  it('jwk-get on an S3 store: the AWS SDK chunk loads from the layout and serves a published key', async () => {
+    const backend = await openBackend('s3');
+    try {
+      await publish(backend.store, keys.map((key) => key.jwk));
+      const fn = await start('jwk-get', backend.env);
+      await becomesReady(fn.url);
+      const jwk = await rawRequest(fn.url, `/jwk/${keys[1]!.jwk.kid}`);
+      expect(jwk.status).toBe(200);
+      expect(JSON.parse(jwk.body.toString())).toEqual(keys[1]!.jwk);
+      expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
+    } finally {
+      await backend.close();
+    }
+  }, 30_000);
+
   it('key-rotated: alive on /healthz without contacting CipherTrust Manager at start, then exits 0 on SIGTERM', async () => {
     const fn = await start('key-rotated', minimalEnv['key-rotated']!);
     expect((await rawRequest(fn.url, '/healthz')).status).toBe(200);
     expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
   });
 
-  it('every FUNCTION_TARGET that main.js accepts starts from the layout, is alive on /healthz and exits 0 on SIGTERM', async () => {
-    const main = readFileSync(join(layout, 'dist/functions/main.js'), 'utf8');
+  it('every FUNCTION_TARGET that main.mjs accepts starts from the layout, is alive on /healthz and exits 0 on SIGTERM', async () => {
+    const main = readFileSync(join(layout, 'dist/bundle/main.mjs'), 'utf8');
     const table = /FUNCTION_MODULES\s*=\s*\{([^}]*)\}/.exec(main)?.[1] ?? '';
-    const modules = [...table.matchAll(/'([^']+)':\s*'([^']+)'/g)].map(([, target, module]) => ({ target: target!, module: module! }));
+    const modules = [...table.matchAll(/"([^"]+)":\s*\(\)\s*=>\s*import\("([^"]+)"\)/g)].map(([, target, module]) => ({ target: target!, module: module! }));
     expect(modules.map((entry) => entry.target)).toEqual(expect.arrayContaining(['jwks-get', 'jwk-get', 'key-rotated']));
     for (const { target, module } of modules) {
-      await expect(lstat(join(layout, 'dist/functions', module))).resolves.toBeDefined();
+      await expect(lstat(join(layout, 'dist/bundle', module))).resolves.toBeDefined();
       const env = minimalEnv[target];
       if (env === undefined) throw new Error(`no minimal environment for FUNCTION_TARGET=${target}: add one to minimalEnv in this test`);
       const fn = await start(target, env);
@@ -466,8 +484,7 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
   }, 60_000);
 
   it('jwks-refresh (the CronJob command) runs from the layout: --help exits 0', async () => {
-    expect(packageJson).toMatchObject({ bin: { 'jwks-refresh': 'dist/bin/jwks-refresh.js' } });
-    const help = await runToExit(process.execPath, ['dist/bin/jwks-refresh.js', '--help'], { cwd: layout, env: imageEnv({}) });
+    const help = await runToExit(process.execPath, ['dist/bundle/jwks-refresh.mjs', '--help'], { cwd: layout, env: imageEnv({}) });
     expect(help.stderr).toBe('');
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: jwks-refresh');

@@ -24,13 +24,13 @@ export interface StartOptions {
   readonly waitForReady?: boolean;
 }
 
-/** Runs the compiled function (dist/, built by `npm test`) with only the environment given. */
+/** Runs the function, bundled (dist/bundle, what the image runs) or on functions-framework (dist/functions), with only the environment given; `npm test` builds both. */
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
   const port = await freePort();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
   const args =
     options.host === 'lean'
-      ? [resolve(repo, 'dist/functions/main.js')]
+      ? [resolve(repo, 'dist/bundle/main.mjs')]
       : [
           resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
           `--target=${options.target}`,
@@ -57,7 +57,7 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
 
 /** Runs the jwks-refresh CLI to completion with only the environment given. */
 export async function runRefresh(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [resolve(repo, 'dist/bin/jwks-refresh.js'), ...args], {
+  const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/jwks-refresh.mjs'), ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -71,7 +71,7 @@ export async function runRefresh(args: string[], env: Record<string, string>): P
 
 /** Runs the lean host to completion (for configuration errors). */
 export async function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [resolve(repo, 'dist/functions/main.js')], {
+  const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/main.mjs')], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
