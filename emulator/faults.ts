@@ -1,8 +1,10 @@
 /**
- * Fault injection: latency, failed and hung requests, a broken public key, short-lived or revoked
- * tokens. Driven programmatically by tests and over `/emulator/v1/faults` on the local stack.
- * Requests to the fault endpoint itself are never failed, hung or delayed, so a fault can always
- * be cleared.
+ * Fault injection: latency, failed and hung requests, answers that are not JSON, cut off or
+ * endless, a broken public key, short-lived or revoked tokens, and (programmatically) hooks that
+ * run before a request is handled, e.g. to change keys between the pages of a listing. Driven
+ * programmatically by tests and over `/emulator/v1/faults` on the local stack. Requests to the
+ * fault endpoint itself are never failed, hung, corrupted, hooked or delayed, so a fault can
+ * always be cleared.
  */
 import { invalidParam } from './errors.js';
 import type { TokenService } from './auth.js';
@@ -26,19 +28,44 @@ export const FAULT_ENDPOINTS: readonly FaultEndpoint[] = [
 /** A PEM with valid armour and base64 whose content is not a key ("not a public key"). */
 export const MALFORMED_PEM = '-----BEGIN PUBLIC KEY-----\nbm90IGEgcHVibGljIGtleQ==\n-----END PUBLIC KEY-----\n';
 
+/** Default size of an oversized answer: far beyond anything a client should read whole. */
+export const DEFAULT_OVERSIZE_BYTES = 1024 * 1024 * 1024;
+
+/** What the answer to one request becomes (see EmulatorFaults for each kind). */
+type RuleKind = 'fail' | 'hang' | 'malform' | 'truncate' | 'oversize';
+
 interface FaultRule {
-  readonly kind: 'fail' | 'hang';
+  readonly kind: RuleKind;
   readonly endpoint: FaultEndpoint;
   readonly status: number;
+  /** Oversized answers: how many body bytes at most. */
+  readonly bytes: number;
   remaining: number;
 }
 
-export type FaultDecision = { readonly kind: 'none' } | { readonly kind: 'fail'; readonly status: number } | { readonly kind: 'hang' };
+export type FaultDecision =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'fail'; readonly status: number }
+  | { readonly kind: 'hang' }
+  | { readonly kind: 'malform' }
+  | { readonly kind: 'truncate' }
+  | { readonly kind: 'oversize'; readonly bytes: number };
+
+/** What a request hook sees: the request as classified, before its token is checked. */
+export interface HookedRequest {
+  readonly endpoint: Endpoint;
+  readonly method: string;
+  readonly path: string;
+  readonly query: Readonly<Record<string, string>>;
+}
+
+export type RequestHook = (request: HookedRequest) => void;
 
 export class FaultController implements EmulatorFaults {
   private latency = 0;
   private rules: FaultRule[] = [];
   private readonly malformed = new Set<string>();
+  private hooks: RequestHook[] = [];
 
   constructor(
     private readonly registry: KeyRegistry,
@@ -56,11 +83,38 @@ export class FaultController implements EmulatorFaults {
 
   failNext(options: { endpoint?: FaultEndpoint; status: number; count?: number }): void {
     if (!Number.isInteger(options.status) || options.status < 400 || options.status > 599) throw invalidParam('failNext.status must be an HTTP error status (400-599)');
-    this.rules.push({ kind: 'fail', endpoint: endpointOf(options.endpoint), status: options.status, remaining: countOf(options.count) });
+    this.push('fail', options, options.status);
   }
 
   hangNext(options: { endpoint?: FaultEndpoint; count?: number }): void {
-    this.rules.push({ kind: 'hang', endpoint: endpointOf(options.endpoint), status: 0, remaining: countOf(options.count) });
+    this.push('hang', options);
+  }
+
+  malformNext(options: { endpoint?: FaultEndpoint; count?: number }): void {
+    this.push('malform', options);
+  }
+
+  truncateNext(options: { endpoint?: FaultEndpoint; count?: number }): void {
+    this.push('truncate', options);
+  }
+
+  oversizeNext(options: { endpoint?: FaultEndpoint; count?: number; bytes?: number }): void {
+    const bytes = options.bytes ?? DEFAULT_OVERSIZE_BYTES;
+    if (!Number.isSafeInteger(bytes) || bytes < 1) throw invalidParam('oversizeNext.bytes must be a positive integer');
+    this.push('oversize', options, 0, bytes);
+  }
+
+  onRequest(hook: RequestHook): () => void {
+    this.hooks.push(hook);
+    return () => {
+      this.hooks = this.hooks.filter((candidate) => candidate !== hook);
+    };
+  }
+
+  /** Runs the request hooks, in the order they were added (never for the fault endpoint). */
+  runHooks(request: HookedRequest): void {
+    if (request.endpoint === 'faults') return;
+    for (const hook of [...this.hooks]) hook(request);
   }
 
   malformPublicKey(id: string): void {
@@ -78,10 +132,11 @@ export class FaultController implements EmulatorFaults {
     this.tokens.revokeAll();
   }
 
-  /** Back to normal: no latency or pending faults, default token duration, real public keys. */
+  /** Back to normal: no latency, pending faults or hooks, default token duration, real public keys. */
   clear(): void {
     this.latency = 0;
     this.rules = [];
+    this.hooks = [];
     this.tokens.resetDuration();
     for (const id of this.malformed) this.registry.restorePublicKeyPem(id);
     this.malformed.clear();
@@ -94,7 +149,14 @@ export class FaultController implements EmulatorFaults {
     if (rule === undefined) return { kind: 'none' };
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules = this.rules.filter((candidate) => candidate !== rule);
-    return rule.kind === 'fail' ? { kind: 'fail', status: rule.status } : { kind: 'hang' };
+    switch (rule.kind) {
+      case 'fail':
+        return { kind: 'fail', status: rule.status };
+      case 'oversize':
+        return { kind: 'oversize', bytes: rule.bytes };
+      default:
+        return { kind: rule.kind };
+    }
   }
 
   /** `POST /emulator/v1/faults`: everything is validated before anything is applied. */
@@ -110,10 +172,18 @@ export class FaultController implements EmulatorFaults {
       if (!Number.isInteger(options.status) || options.status < 400 || options.status > 599) throw invalidParam('failNext.status must be an HTTP error status (400-599)');
       steps.push(() => this.failNext(options));
     }
-    if (body.hangNext !== undefined) {
-      const spec = objectField(body.hangNext, 'hangNext');
+    for (const field of ['hangNext', 'malformNext', 'truncateNext'] as const) {
+      if (body[field] === undefined) continue;
+      const spec = objectField(body[field], field);
       const options = { endpoint: endpointOf(spec.endpoint), count: countOf(spec.count) };
-      steps.push(() => this.hangNext(options));
+      steps.push(() => this[field](options));
+    }
+    if (body.oversizeNext !== undefined) {
+      const spec = objectField(body.oversizeNext, 'oversizeNext');
+      const bytes = spec.bytes === undefined ? DEFAULT_OVERSIZE_BYTES : numberField(spec.bytes, 'oversizeNext.bytes');
+      if (!Number.isSafeInteger(bytes) || bytes < 1) throw invalidParam('oversizeNext.bytes must be a positive integer');
+      const options = { endpoint: endpointOf(spec.endpoint), count: countOf(spec.count), bytes };
+      steps.push(() => this.oversizeNext(options));
     }
     if (body.malformPublicKey !== undefined) {
       const id = body.malformPublicKey;
@@ -132,11 +202,17 @@ export class FaultController implements EmulatorFaults {
     for (const step of steps) step();
   }
 
+  private push(kind: RuleKind, options: { endpoint?: FaultEndpoint; count?: number }, status = 0, bytes = 0): void {
+    this.rules.push({ kind, endpoint: endpointOf(options.endpoint), status, bytes, remaining: countOf(options.count) });
+  }
+
   /** What is armed, for `GET`/`POST /emulator/v1/faults` answers. */
   describe(): Record<string, unknown> {
     return {
       latencyMs: this.latency,
-      pending: this.rules.map(({ kind, endpoint, status, remaining }) => (kind === 'fail' ? { kind, endpoint, status, count: remaining } : { kind, endpoint, count: remaining })),
+      pending: this.rules.map(({ kind, endpoint, status, bytes, remaining }) =>
+        kind === 'fail' ? { kind, endpoint, status, count: remaining } : kind === 'oversize' ? { kind, endpoint, bytes, count: remaining } : { kind, endpoint, count: remaining },
+      ),
       malformedPublicKeys: [...this.malformed],
     };
   }

@@ -29,7 +29,7 @@ export type { KeyMaterial, KeySpec } from './key-material.js';
 export { nodeCryptoKeyMaterial, type KeyIdentity, type KeyMaterialSource } from './key-material-source.js';
 export { CmError } from './errors.js';
 export { EVENT_SOURCE, EVENT_TYPE_PREFIX, type KeyEventData } from './events.js';
-export { MALFORMED_PEM } from './faults.js';
+export { DEFAULT_OVERSIZE_BYTES, MALFORMED_PEM } from './faults.js';
 export { seedDemoKeys } from './seed.js';
 
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
@@ -70,6 +70,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       server.requests.length = 0;
     },
     setEventSink: (sink) => notifier.setSink(sink),
+    down: () => server.stopListening(),
+    up: async () => {
+      await server.listen(host, port);
+    },
     close: () => {
       closing ??= Promise.all([server.close(), notifier.close()]).then(() => logger.info({ event: 'shutdown' }, 'ciphertrust emulator closed'));
       return closing;

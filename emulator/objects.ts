@@ -267,7 +267,8 @@ export class KeyRegistry implements EmulatorKeys {
       if (source.publicKey === undefined) throw invalidParam('publicKeyOf must name a key with public material');
       copyOf = source.publicKey;
       spec = specOf(source.algorithm, source.size, source.curveid);
-      objectType = 'Public Key';
+      // A second key pair object over the same pair (imported twice), or its public half alone.
+      objectType = body.objectType === 'Private Key' ? 'Private Key' : 'Public Key';
     } else {
       spec = resolveSpec(body.algorithm, body.size, body.curveid);
       objectType = spec.algorithm === 'AES' ? 'Symmetric Key' : programmatic && body.objectType === 'Public Key' ? 'Public Key' : 'Private Key';

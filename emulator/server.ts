@@ -1,8 +1,10 @@
 /**
  * The HTTPS server: TLS (with optional client certificates for mTLS grants), the request pipeline
- * (latency, injected faults, body, bearer token, route), CM error bodies, the request record, and
- * a close() that does not wait for hung or keep-alive connections.
+ * (latency, request hooks, injected faults, body, bearer token, route), CM error bodies, the
+ * request record, an outage (stop listening, listen again), and a close() that does not wait for
+ * hung or keep-alive connections.
  */
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
@@ -11,6 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientCertificate } from './auth.js';
 import { CmError, injectedFailure, internalError } from './errors.js';
+import type { FaultDecision } from './faults.js';
 import { parseBody, readBody, sendJson } from './http-io.js';
 import { grantTypeOf, matchRoute, type RouteDependencies } from './routes.js';
 import type { TlsMaterial } from './tls.js';
@@ -66,6 +69,12 @@ export class EmulatorServer {
   /** Stops listening and drops every connection, including hung requests, at once. */
   async close(): Promise<void> {
     this.closing.abort();
+    await this.stopListening();
+  }
+
+  /** An outage: new connections are refused and open ones dropped; listen() again ends it. */
+  async stopListening(): Promise<void> {
+    // The callback gets an error when the server was not listening: nothing to wait for then.
     const closed = new Promise<void>((done) => this.server.close(() => done()));
     for (const socket of this.sockets) socket.destroy();
     await closed;
@@ -80,14 +89,23 @@ export class EmulatorServer {
     const match = matchRoute(method, path, this.deps);
     const record: RecordedRequest = { method, path, query: firstValues(query), status: 0, endpoint: match.endpoint };
     let status: number;
+    let fault: FaultDecision = { kind: 'none' };
     try {
       const latency = this.deps.faults.latencyMs;
       if (latency > 0 && match.endpoint !== 'faults') await sleep(latency, undefined, { signal: this.closing.signal });
-      const fault = this.deps.faults.take(match.endpoint);
+      this.deps.faults.runHooks({ endpoint: match.endpoint, method, path, query: record.query });
+      fault = this.deps.faults.take(match.endpoint);
       if (fault.kind === 'hang') {
         // Accepted and never answered: the client's timeout is what is under test.
         this.remember(record);
         request.resume();
+        return;
+      }
+      if (fault.kind === 'oversize') {
+        request.resume();
+        record.status = 200;
+        this.remember(record);
+        record.bytesSent = await streamOversized(response, fault.bytes);
         return;
       }
       const body = parseBody(await readBody(request), request.headers['content-type']);
@@ -100,7 +118,7 @@ export class EmulatorServer {
       if ('error' in match) throw match.error;
       const result = await match.handle({ query, body, certificate: clientCertificate(request) });
       status = result.status;
-      sendJson(response, result.status, result.body);
+      answer(response, result.status, result.body, {}, fault);
     } catch (error) {
       if (this.closing.signal.aborted) return;
       const failure = error instanceof CmError ? error : internalError();
@@ -108,7 +126,7 @@ export class EmulatorServer {
       status = failure.status;
       // After a 413 the rest of the body is not read: the connection cannot be reused.
       const headers = failure.status === 413 ? { ...failure.headers, Connection: 'close' } : failure.headers;
-      if (!response.headersSent) sendJson(response, failure.status, failure.body(), headers);
+      if (!response.headersSent) answer(response, failure.status, failure.body(), headers, fault);
     }
     record.status = status;
     this.remember(record);
@@ -120,6 +138,53 @@ export class EmulatorServer {
     this.requests.push(record);
     if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.splice(0, this.requests.length - MAX_RECORDED_REQUESTS);
   }
+}
+
+/** A JSON answer, or the corrupted form a malform or truncate fault asks for. */
+function answer(response: ServerResponse, status: number, body: unknown, headers: Record<string, string>, fault: FaultDecision): void {
+  if (fault.kind !== 'malform' && fault.kind !== 'truncate') {
+    sendJson(response, status, body, headers);
+    return;
+  }
+  const payload = Buffer.from(JSON.stringify(body));
+  if (fault.kind === 'malform') {
+    // The real answer with its first member name unquoted: looks like JSON, is not.
+    const broken = Buffer.from(payload.toString('utf8').replace(/^\{"([^"]*)":/, '{$1:'));
+    response.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': broken.length });
+    response.end(broken);
+    return;
+  }
+  // The full length is announced, half the bytes arrive, then the connection drops (a CM or
+  // proxy dying mid-answer).
+  response.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': payload.length });
+  response.write(payload.subarray(0, Math.floor(payload.length / 2)), () => response.socket?.destroy());
+}
+
+/** One listed key's worth of padding, as a CM listing item (no key material). */
+const PADDING_ITEM = JSON.stringify({ id: '0'.repeat(64), name: 'oversize-padding', version: 0, algorithm: 'EC', objectType: 'Private Key', state: 'Active', labels: {} });
+
+/**
+ * A 200 key listing that does not end: items streamed as fast as the client reads them (never
+ * buffered here), until it hangs up or about `limit` body bytes are sent. Returns the bytes
+ * written (the last chunk may not have reached the client).
+ */
+async function streamOversized(response: ServerResponse, limit: number): Promise<number> {
+  let open = true;
+  const closed = once(response, 'close').then(() => {
+    open = false;
+  });
+  const chunk = Buffer.from(`,${PADDING_ITEM}`.repeat(Math.ceil(65536 / (PADDING_ITEM.length + 1))));
+  response.writeHead(200, { 'Content-Type': 'application/json' });
+  const head = Buffer.from(`{"skip":0,"limit":10,"total":${Number.MAX_SAFE_INTEGER},"resources":[${PADDING_ITEM}`);
+  response.write(head);
+  let sent = head.length;
+  // Whole items only, so a listing that does reach `limit` ends as valid JSON.
+  while (open && sent < limit) {
+    sent += chunk.length;
+    if (!response.write(chunk)) await Promise.race([once(response, 'drain'), closed]);
+  }
+  if (open) response.end(']}');
+  return sent;
 }
 
 function clientCertificate(request: IncomingMessage): ClientCertificate {

@@ -47,6 +47,8 @@ export interface RecordedRequest {
   status: number;
   endpoint: Endpoint;
   grantType?: string;
+  /** Oversized answers only: body bytes written before the client hung up (or the limit was reached). */
+  bytesSent?: number;
 }
 
 export interface CreateKeyInput {
@@ -61,7 +63,11 @@ export interface CreateKeyInput {
   deactivationDate?: string;
   /** Programmatic only: 'Public Key' makes a standalone public key object. */
   objectType?: 'Private Key' | 'Public Key';
-  /** Programmatic only, with objectType 'Public Key': duplicate this key id's public material. */
+  /**
+   * Programmatic only: this key id's material again, with no new key generated. With objectType
+   * 'Public Key' (the default here) the pair's standalone public half; with 'Private Key' a second
+   * key pair object holding the same pair, as when the same key is imported into CM twice.
+   */
   publicKeyOf?: string;
 }
 
@@ -129,6 +135,21 @@ export interface EmulatorFaults {
   failNext(options: { endpoint?: FaultEndpoint; status: number; count?: number }): void;
   /** The next `count` (default 1) matching requests are accepted and never answered. */
   hangNext(options: { endpoint?: FaultEndpoint; count?: number }): void;
+  /** The next `count` (default 1) matching answers keep their status but their body is not JSON. */
+  malformNext(options: { endpoint?: FaultEndpoint; count?: number }): void;
+  /** The next `count` (default 1) matching answers declare their full length, stop half-way and drop the connection. */
+  truncateNext(options: { endpoint?: FaultEndpoint; count?: number }): void;
+  /**
+   * The next `count` (default 1) matching requests are answered 200 with a key listing that does
+   * not end: `bytes` (default 1 GiB) of JSON, streamed as the client reads, until it hangs up.
+   */
+  oversizeNext(options: { endpoint?: FaultEndpoint; count?: number; bytes?: number }): void;
+  /**
+   * Programmatic only: `hook` runs before every API request is handled (after latency, before the
+   * token is checked), e.g. to change keys between the pages of a listing. Returns its remover;
+   * clear() removes every hook.
+   */
+  onRequest(hook: (request: { endpoint: Endpoint; method: string; path: string; query: Readonly<Record<string, string>> }) => void): () => void;
   /** That key's publickey becomes an invalid PEM (until clear()). */
   malformPublicKey(id: string): void;
   /** For new tokens. */
@@ -148,5 +169,9 @@ export interface RunningEmulator {
   readonly requests: readonly RecordedRequest[];
   clearRequests(): void;
   setEventSink(url: string | undefined): void;
+  /** CM is down: stops listening (connections are refused) and drops open connections. Keys are kept. */
+  down(): Promise<void>;
+  /** CM is back, on the same address and port. */
+  up(): Promise<void>;
   close(): Promise<void>;
 }

@@ -3,7 +3,10 @@ import { CipherTrustError, type CipherTrustEndpoint } from './errors.js';
 import type { CipherTrustSession } from './session.js';
 import type { CipherTrustRequest, CipherTrustResponse, CipherTrustTransport } from './transport.js';
 
-/** A listing whose `total` or content moves while it is paged is read again, this many times. */
+/**
+ * Listing passes at most. A listing of several pages needs two passes that agree, so one change
+ * while it is read costs one more pass; a listing that keeps changing fails the cycle.
+ */
 const MAX_LIST_PASSES = 3;
 /** Far above any real key count; stops a CM that keeps answering full pages forever. */
 const MAX_PAGES = 10_000;
@@ -22,11 +25,24 @@ export class CipherTrustClient {
    * Every resource matching the selector (raw JSON, parsed by the caller). Pages with skip/limit
    * until `total`; CM may cap `limit`, so the next skip is what was actually received. A listing
    * that changed underneath (total moved, or duplicates/gaps across pages) is read again.
+   *
+   * One page is one answer. Several pages are not a snapshot, and a change between them can leave
+   * no trace in a pass: a key leaving before the cursor while another is added keeps `total`, and
+   * shifts every later page by one, so one live key is never seen while the one that left is. A
+   * listing of several pages is therefore only used once two passes in a row list the same ids.
    */
   async listKeys(selector: string, pageSize: number): Promise<unknown[]> {
+    let previous: string | undefined;
     for (let pass = 1; pass <= MAX_LIST_PASSES; pass++) {
       const listing = await this.listOnce(selector, pageSize);
-      if (listing.consistent) return listing.resources;
+      if (!listing.consistent) {
+        previous = undefined;
+        continue;
+      }
+      if (listing.pages === 1) return listing.resources;
+      const ids = JSON.stringify(listing.resources.map((item) => (item as { id?: unknown } | null)?.id ?? null));
+      if (ids === previous) return listing.resources;
+      previous = ids;
     }
     throw new CipherTrustError('unavailable', 'keys2_list', `the key list kept changing while it was read (${MAX_LIST_PASSES} passes)`);
   }
@@ -36,7 +52,7 @@ export class CipherTrustClient {
     return response.body;
   }
 
-  private async listOnce(selector: string, pageSize: number): Promise<{ resources: unknown[]; consistent: boolean }> {
+  private async listOnce(selector: string, pageSize: number): Promise<{ resources: unknown[]; consistent: boolean; pages: number }> {
     const resources: unknown[] = [];
     const ids = new Set<string>();
     const totals = new Set<number>();
@@ -66,7 +82,7 @@ export class CipherTrustClient {
       }
       skip += items.length;
       if (items.length === 0 || skip >= envelope.total) {
-        return { resources, consistent: totals.size === 1 && duplicates === 0 && resources.length === envelope.total };
+        return { resources, consistent: totals.size === 1 && duplicates === 0 && resources.length === envelope.total, pages: page + 1 };
       }
     }
     throw new CipherTrustError('malformed_response', 'keys2_list', `the key list did not end within ${MAX_PAGES} pages`);

@@ -81,7 +81,10 @@ export class CipherTrustKeyReader {
       const parsed = parseCmKey(resource);
       if (!parsed.ok || parsed.key.id !== key.id) {
         malformed.push({ id: key.id, problem: parsed.ok ? 'GET answered another key' : parsed.problem });
-        return undefined;
+        // The listing still vouches for the key: it goes on as listed, without a public key, so
+        // the policy keeps it as published if it is (one bad answer never withdraws a live key)
+        // and skips it otherwise. Nothing is cached: the next cycle asks again.
+        return key;
       }
       // The single-key answer is the fresher view (the key may have changed since the listing).
       // A public key that does not parse is not kept: the next cycle asks again.

@@ -12,7 +12,7 @@ export interface TransportOptions {
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
   readonly maxSockets: number;
-  /** Called once per attempt: status code, or `timeout` / `network_error`, and its duration. */
+  /** Called once per attempt: status code, or `timeout` / `network_error` / `too_large`, and its duration. */
   readonly observe?: (endpoint: CipherTrustEndpoint, outcome: string, seconds: number) => void;
   readonly clock?: RetryClock;
 }
@@ -35,6 +35,7 @@ export interface CipherTrustResponse {
 
 /** CM answers these when it (or a proxy in front of it) is briefly unavailable. */
 const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+/** Far above any real answer (a 1000-key page with public keys is a few MB); a larger one is cut off. */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME|ALTNAME/;
 
@@ -114,6 +115,12 @@ export class CipherTrustTransport {
       observe(String(response.status));
       return { status: response.status, body: parseJson(text) };
     } catch (error) {
+      if (error instanceof FetchError && error.type === 'max-size') {
+        // Cut off at the bound, unread beyond it. Not a network fault: the same answer would come
+        // again (and be read up to the bound again), so it is not retried.
+        observe('too_large');
+        throw new CipherTrustError('malformed_response', request.endpoint, `CipherTrust Manager's answer was larger than ${MAX_RESPONSE_BYTES} bytes; it was cut off there`, {}, { cause: error });
+      }
       if (isTimeout(error)) {
         observe('timeout');
         throw new CipherTrustError('timeout', request.endpoint, `no answer from CipherTrust Manager within ${this.options.timeoutMs} ms`, {}, { cause: error });

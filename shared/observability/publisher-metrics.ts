@@ -68,7 +68,7 @@ export class PublisherMetrics implements PublicationObserver {
     });
     this.cmRequests = new Counter({
       name: 'jwks_ciphertrust_requests_total',
-      help: 'CipherTrust Manager requests (each attempt) by endpoint and HTTP status, or timeout / network_error.',
+      help: 'CipherTrust Manager requests (each attempt) by endpoint and HTTP status, or timeout / network_error / too_large (an answer over 16 MiB, cut off).',
       labelNames: ['endpoint', 'status'],
       registers,
     });

@@ -1,4 +1,6 @@
 import { createPublicKey } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { MALFORMED_PEM } from '../../emulator/index.js';
 import type { CmKeyResource } from '../../emulator/index.js';
@@ -255,5 +257,132 @@ describe('a failing event sink', () => {
       await emulator.stop();
       await refusing.close();
     }
+  });
+});
+
+describe('answers that are not JSON, cut off or endless; request hooks; an outage', () => {
+  let emulator: TestEmulator;
+  let token: string;
+  let key: CmKeyResource;
+  beforeAll(async () => {
+    emulator = await startTestEmulator();
+    token = await login(emulator);
+    key = emulator.keys.create({ name: 'answered', algorithm: 'ec' });
+  });
+  afterAll(() => emulator.stop());
+  afterEach(() => {
+    emulator.faults.clear();
+    emulator.clearRequests();
+  });
+
+  /** The raw answer: status, headers and body as received, or how the connection ended. */
+  function rawGet(path: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer; error?: string }> {
+    const { hostname, port } = new URL(emulator.url);
+    return new Promise((done, fail) => {
+      const req = httpsRequest({ hostname, port, path, headers: { Authorization: `Bearer ${token}` }, ca: emulator.caPem, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', (error) => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error: error.message }));
+        res.on('aborted', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), error: 'aborted' }));
+      });
+      req.on('error', fail);
+      req.end();
+    });
+  }
+
+  test('malformNext keeps the status and the look of JSON, but the body does not parse', async () => {
+    emulator.faults.malformNext({ endpoint: 'get' });
+    const broken = await rawGet(`${KEYS}/${key.id}`);
+    expect(broken.status).toBe(200);
+    expect(broken.headers['content-type']).toBe('application/json');
+    expect(broken.body.toString()).toMatch(/^\{id:"/);
+    expect(() => JSON.parse(broken.body.toString()) as unknown).toThrow(SyntaxError);
+    expect(JSON.parse((await rawGet(`${KEYS}/${key.id}`)).body.toString())).toMatchObject({ id: key.id });
+  });
+
+  test('truncateNext announces the whole length, sends half, and drops the connection', async () => {
+    emulator.faults.truncateNext({ endpoint: 'list' });
+    const cut = await rawGet(KEYS);
+    expect(cut.status).toBe(200);
+    expect(cut.error).toBeDefined();
+    expect(cut.body.length).toBe(Math.floor(Number(cut.headers['content-length']) / 2));
+    expect((await rawGet(KEYS)).error).toBeUndefined();
+  });
+
+  test('oversizeNext streams a listing until the client hangs up, recording what it wrote', async () => {
+    emulator.faults.oversizeNext({ endpoint: 'list', bytes: 200_000 });
+    const whole = await rawGet(KEYS);
+    // Reaching its limit, the listing ends as valid JSON.
+    expect(whole.body.length).toBeGreaterThanOrEqual(200_000);
+    expect((JSON.parse(whole.body.toString()) as { resources: unknown[] }).resources.length).toBeGreaterThan(1000);
+
+    emulator.clearRequests();
+    emulator.faults.oversizeNext({ endpoint: 'list' });
+    const { hostname, port } = new URL(emulator.url);
+    let received = 0;
+    await new Promise<void>((done, fail) => {
+      const req = httpsRequest({ hostname, port, path: KEYS, headers: { Authorization: `Bearer ${token}` }, ca: emulator.caPem, agent: false }, (res) => {
+        res.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > 1024 * 1024) req.destroy();
+        });
+        res.on('close', () => done());
+      });
+      req.on('error', (error) => (received > 1024 * 1024 ? done() : fail(error)));
+      req.end();
+    });
+    await eventually(() => emulator.requests[0]?.bytesSent !== undefined);
+    // What the sockets held is all that was written past the hang-up, not the default 1 GiB.
+    expect(emulator.requests[0]).toMatchObject({ endpoint: 'list', status: 200 });
+    expect(emulator.requests[0]!.bytesSent).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  test('the new faults are armed over HTTP too', async () => {
+    const armed = await call(emulator, 'POST', '/emulator/v1/faults', {
+      token,
+      body: { malformNext: { endpoint: 'get' }, truncateNext: { endpoint: 'list', count: 2 }, oversizeNext: { endpoint: 'get', bytes: 4096 } },
+    });
+    expect(armed.json.pending).toEqual([
+      { kind: 'malform', endpoint: 'get', count: 1 },
+      { kind: 'truncate', endpoint: 'list', count: 2 },
+      { kind: 'oversize', endpoint: 'get', bytes: 4096, count: 1 },
+    ]);
+    expect((await call(emulator, 'POST', '/emulator/v1/faults', { token, body: { oversizeNext: { bytes: 0 } } })).status).toBe(400);
+  });
+
+  test('onRequest hooks run before each API request, before its token is checked, until removed or cleared', async () => {
+    const seen: string[] = [];
+    const remove = emulator.faults.onRequest((request) => seen.push(`${request.endpoint} ${request.query.skip ?? ''}`));
+    emulator.faults.onRequest((request) => {
+      // A key appears between two pages of a listing.
+      if (request.endpoint === 'list' && request.query.skip === '1') emulator.keys.create({ name: `between-pages-${seen.length}`, algorithm: 'ec' });
+    });
+    const first = await call(emulator, 'GET', `${KEYS}?skip=0&limit=1`, { token });
+    const second = await call(emulator, 'GET', `${KEYS}?skip=1&limit=1`, { token });
+    expect(second.json.total).toBe((first.json.total as number) + 1);
+    await call(emulator, 'GET', KEYS);
+    await call(emulator, 'GET', '/emulator/v1/faults', { token });
+    expect(seen).toEqual(['list 0', 'list 1', 'list ']);
+    remove();
+    emulator.faults.clear();
+    await call(emulator, 'GET', `${KEYS}?skip=1&limit=1`, { token });
+    expect(seen).toHaveLength(3);
+    expect(emulator.keys.list().filter((candidate) => candidate.name.startsWith('between-pages-'))).toHaveLength(1);
+  });
+
+  test('down() refuses connections and keeps the keys; up() listens again on the same port', async () => {
+    await emulator.down();
+    await expect(call(emulator, 'GET', KEYS, { token })).rejects.toThrow(/ECONNREFUSED/);
+    await emulator.up();
+    const listed = await call(emulator, 'GET', KEYS, { token });
+    expect(listed.status).toBe(200);
+    expect((listed.json.resources as { id: string }[]).map((resource) => resource.id)).toContain(key.id);
+  });
+
+  test('publicKeyOf with objectType Private Key is a second key pair object holding the same pair', () => {
+    const twin = emulator.keys.create({ name: 'imported-twice', algorithm: 'ec', objectType: 'Private Key', publicKeyOf: key.id, labels: { jwks: 'publish' } });
+    expect(twin).toMatchObject({ objectType: 'Private Key', algorithm: key.algorithm, curveid: key.curveid, publickey: key.publickey, labels: { jwks: 'publish' } });
+    expect(twin.id).not.toBe(key.id);
   });
 });

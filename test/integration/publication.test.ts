@@ -8,7 +8,7 @@ import { calculateJwkThumbprint } from 'jose';
 import type { CmKeyResource } from '../../emulator/index.js';
 import type { BackendName } from '../support/backends.js';
 import { metricValue, rawRequest } from '../support/http.js';
-import { startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
+import { auditRecordsIn, startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
 const ENCRYPT = 4 | 8;
@@ -38,12 +38,7 @@ interface AuditRecord {
 
 /** Audit records the process wrote since `from` (an offset into its output). */
 function auditRecords(stack: PublisherStack, from = 0): AuditRecord[] {
-  return stack.keyRotated
-    .output()
-    .slice(from)
-    .split('\n')
-    .filter((line) => line.includes('"audit":true'))
-    .map((line) => JSON.parse(line) as AuditRecord);
+  return auditRecordsIn<AuditRecord>(stack.keyRotated.output().slice(from));
 }
 
 async function metrics(stack: PublisherStack): Promise<string> {

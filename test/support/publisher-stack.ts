@@ -35,6 +35,14 @@ export interface EventAnswer {
   readonly body: Record<string, unknown>;
 }
 
+/** The audit records (`"audit":true` lines) in a publisher's output. */
+export function auditRecordsIn<T = Record<string, unknown>>(output: string): T[] {
+  return output
+    .split('\n')
+    .filter((line) => line.includes('"audit":true'))
+    .map((line) => JSON.parse(line) as T);
+}
+
 /** key-rotated publishes once at start: wait for that cycle to end, so tests see only their own. */
 export async function waitForFirstCycle(url: string): Promise<void> {
   await eventually(async () => {

@@ -36,11 +36,28 @@ describe('CipherTrustClient.listKeys', () => {
     const { client, requests } = scriptedTransport([{ 0: { total: 25, ids: ids('a', 10) }, 10: { total: 25, ids: ids('b', 10) }, 20: { total: 25, ids: ids('c', 5) } }]);
     const keys = await client.listKeys('jwks=publish', 100);
     expect(keys).toHaveLength(25);
-    expect(requests.filter((request) => request.endpoint === 'keys2_list').map((request) => request.query)).toEqual([
+    const pass = [
       { labels: 'jwks=publish', skip: '0', limit: '100' },
       { labels: 'jwks=publish', skip: '10', limit: '100' },
       { labels: 'jwks=publish', skip: '20', limit: '100' },
-    ]);
+    ];
+    // A second pass listing the same ids confirms the first.
+    expect(requests.filter((request) => request.endpoint === 'keys2_list').map((request) => request.query)).toEqual([...pass, ...pass]);
+  });
+
+  it('uses a one-page listing as it is: one answer is a snapshot', async () => {
+    const { client, requests } = scriptedTransport([{ 0: { total: 3, ids: ids('a', 3) } }]);
+    expect(await client.listKeys('jwks=publish', 10)).toHaveLength(3);
+    expect(requests.filter((request) => request.endpoint === 'keys2_list')).toHaveLength(1);
+  });
+
+  it('reads again when a key left before the cursor while another arrived (total unchanged, pages shifted)', async () => {
+    // Pass 1 saw a0..a2, then a0 left and a5 arrived: page 2 starts at a4, a3 is never seen.
+    const shifted = { 0: { total: 5, ids: ['a0', 'a1', 'a2'] }, 3: { total: 5, ids: ['a4', 'a5'] } };
+    const settled = { 0: { total: 5, ids: ['a1', 'a2', 'a3'] }, 3: { total: 5, ids: ['a4', 'a5'] } };
+    const { client, requests } = scriptedTransport([shifted, settled]);
+    expect((await client.listKeys('jwks=publish', 3)).map((key) => (key as { id: string }).id)).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    expect(requests.filter((request) => request.endpoint === 'keys2_list')).toHaveLength(6);
   });
 
   it('reads the listing again when total moves while paging', async () => {
@@ -48,7 +65,8 @@ describe('CipherTrustClient.listKeys', () => {
     const stable = { 0: { total: 13, ids: ids('a', 10) }, 10: { total: 13, ids: ids('b', 3) } };
     const { client, requests } = scriptedTransport([moving, stable]);
     expect(await client.listKeys('jwks=publish', 10)).toHaveLength(13);
-    expect(requests.filter((request) => request.endpoint === 'keys2_list')).toHaveLength(4);
+    // The moving pass, then two stable passes that agree.
+    expect(requests.filter((request) => request.endpoint === 'keys2_list')).toHaveLength(6);
   });
 
   it('reads the listing again when a key shows up on two pages (an insertion shifted them)', async () => {

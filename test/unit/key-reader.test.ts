@@ -71,6 +71,20 @@ describe('CipherTrustKeyReader', () => {
     await expect(reader.read()).rejects.toThrow('forbidden');
   });
 
+  it('keeps a key whose GET answer cannot be read, as listed and without a public key, and asks again next time', async () => {
+    const key = ecCmKey('prime256v1').key;
+    const cm = fakeCm([key] as unknown as Record<string, unknown>[]);
+    cm.answers.set(key.id, () => undefined);
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 });
+    const first = await reader.read();
+    // Dropped, it would read as "CM no longer has it" and its published kid would be withdrawn.
+    expect(first.keys.map((read) => [read.id, read.publickey])).toEqual([[key.id, undefined]]);
+    expect(first.malformed).toEqual([{ id: key.id, problem: 'not a JSON object' }]);
+    cm.answers.clear();
+    expect((await reader.read()).keys[0]!.publickey).toBe(key.publickey);
+    expect(cm.gets).toEqual([key.id, key.id]);
+  });
+
   it('fetches Public Key objects too, and reports resources it cannot read', async () => {
     const twin = { ...ecCmKey('prime256v1').key, objectType: 'Public Key' };
     const cm = fakeCm([twin, { id: 'broken' }]);
