@@ -9,7 +9,7 @@ import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type HostKind } from '../../test/support/processes.js';
+import { freePort, leanHostArgs, type HostKind } from '../../test/support/processes.js';
 import { pollUntil } from './cold-timing.js';
 
 export interface BenchServer {
@@ -78,13 +78,12 @@ export type ServedTarget = 'jwks-get' | 'jwk-get';
 /** A serving function on the lean host (dist/bundle/main.mjs, what the image runs) or on functions-framework's. */
 export async function startServingFunction(host: HostKind, target: ServedTarget, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
-  const lean = fileURLToPath(new URL('../../bundle/main.mjs', import.meta.url));
   const source = fileURLToPath(new URL(`../../functions/${target}/index.js`, import.meta.url));
   const framework = join(dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')), 'main.js');
   return startServer({
     subject: `${target} (${host === 'lean' ? 'lean host' : 'functions-framework'})`,
     command: process.execPath,
-    args: host === 'lean' ? [lean] : [framework, `--target=${target}`, `--source=${source}`, `--port=${port}`],
+    args: host === 'lean' ? leanHostArgs() : [framework, `--target=${target}`, `--source=${source}`, `--port=${port}`],
     env: { ...baseEnv(), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
     port,
     readyPath: '/readyz',

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KEY_SET_OBJECT } from '../../shared/store/store.js';
-import { freePort } from '../../test/support/processes.js';
+import { freePort, leanHostArgs } from '../../test/support/processes.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { check, type BenchOptions, type ScenarioResult } from '../lib/result.js';
@@ -26,7 +26,7 @@ interface Host {
   args(port: number): string[];
 }
 
-const LEAN: Host = { subject: 'jwks-get, lean host (dist/bundle/main.mjs)', args: () => [resolve(repo, 'dist/bundle/main.mjs')] };
+const LEAN: Host = { subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.mjs)", args: () => leanHostArgs() };
 const BARE: Host = { subject: 'bare node:http server (bench/lib/cold-bare-server.ts)', args: () => [resolve(repo, 'dist/bench/lib/cold-bare-server.js')] };
 const FRAMEWORK: Host = {
   subject: 'jwks-get, functions-framework host',

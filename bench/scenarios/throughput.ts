@@ -20,7 +20,8 @@ import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type T
 
 const MIN_RATIO_TO_NGINX = 0.5;
 const MAX_P99_MS = 10;
-const MAX_RSS_MB = 100;
+/** Issue 6's 100 MB read strictly, as 10^8 bytes: 95.4 MiB (the figures are MiB). */
+const MAX_RSS_MB = Math.round((100e6 / 2 ** 20) * 10) / 10;
 
 interface Subject {
   readonly key: 'nginx' | 'bare' | 'jwks-lean' | 'jwk-lean' | 'jwks-ff';
@@ -104,10 +105,10 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
         subject: result.subject,
         figures: { peak_rss_mb: result.rss.peakMb, vm_hwm_mb: result.rss.highWaterMarkMb, rss_samples: result.rss.samples },
       })),
-      targets: lean.map((result) => check(`${result.subject}: peak RSS under load`, result.rss.peakMb, '<=', MAX_RSS_MB, 'MB')),
+      targets: lean.map((result) => check(`${result.subject}: peak RSS under load`, result.rss.peakMb, '<=', MAX_RSS_MB, 'MiB')),
       notes: [
         ...common,
-        'peak_rss_mb: highest VmRSS of /proc/<pid>/status, sampled every 200 ms during the measured load; vm_hwm_mb: VmHWM (the kernel\'s peak since start) at the end; MB = MiB',
+        'peak_rss_mb: highest VmRSS of /proc/<pid>/status, sampled every 200 ms during the measured load; vm_hwm_mb: VmHWM (the kernel\'s peak since start) at the end; MB here = MiB; the limit is 100 MB = 10^8 bytes = 95.4 MiB',
         'targets on the lean host (what production runs); the functions-framework row has no target. key-rotated is measured by the publication scenarios, not here',
       ],
     },

@@ -1,12 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { finalStage, parseContainerfile } from './containerfile.js';
 
 export type HostKind = 'lean' | 'functions-framework';
 
 // test/support/ under jest; dist/test/support/ when compiled (the benchmark imports these helpers).
 const repo = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '../../..' : '../..', import.meta.url));
+
+/**
+ * Node's arguments in the image's CMD (Containerfile), paths resolved in this repository: the
+ * tests and the benchmark run the lean host exactly as the image does, V8 flags included.
+ */
+export function leanHostArgs(): string[] {
+  const runtime = finalStage(parseContainerfile(readFileSync(resolve(repo, 'Containerfile'), 'utf8')));
+  if (runtime.cmd?.form !== 'exec' || runtime.cmd.argv[0] !== 'node') throw new Error('the Containerfile CMD is not exec-form node');
+  return runtime.cmd.argv.slice(1).map((arg) => (arg.startsWith('-') ? arg : resolve(repo, arg)));
+}
 
 /** A function running in its own process, as in production, listening on loopback. */
 export interface RunningFunction {
@@ -30,7 +42,7 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
   const args =
     options.host === 'lean'
-      ? [resolve(repo, 'dist/bundle/main.mjs')]
+      ? leanHostArgs()
       : [
           resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
           `--target=${options.target}`,
@@ -71,7 +83,7 @@ export async function runRefresh(args: string[], env: Record<string, string>): P
 
 /** Runs the lean host to completion (for configuration errors). */
 export async function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/main.mjs')], {
+  const child = spawn(process.execPath, leanHostArgs(), {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
