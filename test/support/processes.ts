@@ -23,6 +23,8 @@ export function leanHostArgs(): string[] {
 /** A function running in its own process, as in production, listening on loopback. */
 export interface RunningFunction {
   readonly url: string;
+  /** The process id (for /proc/<pid>/status: memory figures). */
+  readonly pid: number;
   /** Everything the process wrote so far (stdout and stderr), for log assertions. */
   output(): string;
   stop(): Promise<void>;
@@ -40,16 +42,7 @@ export interface StartOptions {
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
   const port = await freePort();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
-  const args =
-    options.host === 'lean'
-      ? leanHostArgs()
-      : [
-          resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
-          `--target=${options.target}`,
-          `--source=${resolve(repo, 'dist/functions', options.target, 'index.js')}`,
-          `--port=${port}`,
-        ];
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, hostArgs(options.host, options.target, port), {
     env: { ...env, FUNCTION_TARGET: options.target, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -57,7 +50,7 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const running: RunningFunction = { url, output: () => output, stop: () => stop(child) };
+  const running: RunningFunction = { url, pid: child.pid ?? 0, output: () => output, stop: () => stop(child) };
   try {
     await waitFor(url + (options.waitForReady === true ? '/readyz' : '/healthz'), child);
   } catch (error) {
@@ -81,16 +74,39 @@ export async function runRefresh(args: string[], env: Record<string, string>): P
   return { code, stdout, stderr };
 }
 
-/** Runs the lean host to completion (for configuration errors). */
-export async function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, leanHostArgs(), {
+/** The node arguments that host a function: the lean host as the image runs it, or functions-framework's CLI. */
+function hostArgs(host: HostKind, target: string, port: number): string[] {
+  if (host === 'lean') return leanHostArgs();
+  return [
+    resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
+    `--target=${target}`,
+    `--source=${resolve(repo, 'dist/functions', target, 'index.js')}`,
+    `--port=${port}`,
+  ];
+}
+
+/**
+ * Runs a host to completion (for configuration errors): the lean host by default, whose target is
+ * env.FUNCTION_TARGET; functions-framework is given that target on its command line.
+ */
+export async function runToExit(env: Record<string, string>, host: HostKind = 'lean'): Promise<{ code: number | null; output: string }> {
+  const port = host === 'lean' ? 0 : await freePort();
+  const child = spawn(process.execPath, hostArgs(host, env.FUNCTION_TARGET ?? '', port), {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // A process that should have refused to start and serves instead is killed (code null): at once
+  // when it says it listens (lean host, functions-framework), else after 15 s.
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString();
+    if (/"event":"listening"|Serving function\.\.\./.test(output)) child.kill('SIGKILL');
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   const code = await new Promise<number | null>((done) => child.on('exit', done));
+  clearTimeout(timer);
   return { code, output };
 }
 
