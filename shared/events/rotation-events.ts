@@ -39,7 +39,8 @@ export function parseCloudEvents(headers: Readonly<Record<string, string | strin
   }
   const text = body.length === 0 ? undefined : body.toString('utf8');
   const missing = missingAttribute(flatHeaders, text);
-  if (missing !== undefined) return { ok: false, problem: missing };
+  // Shortened: the reason may quote an attribute as sent (a specversion of any length).
+  if (missing !== undefined) return { ok: false, problem: shorten(missing) };
   let events;
   try {
     const parsed = HTTP.toEvent({ headers: flatHeaders, body: text });

@@ -1,5 +1,7 @@
-import { createServer, type Server } from 'node:http';
+import { STATUS_CODES, createServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../observability/logger.js';
+import { COMMON_HEADERS, sendError } from './responses.js';
 import type { RequestHandler } from './serving-handler.js';
 
 export interface HostOptions {
@@ -20,6 +22,7 @@ export async function hostHandler(handler: RequestHandler, options: HostOptions)
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, handler);
   // Longer than the idle timeouts of the proxies in front (queue-proxy, F5), so they close first.
   server.keepAliveTimeout = 65_000;
+  answerRefusedRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -36,4 +39,37 @@ export async function hostHandler(handler: RequestHandler, options: HostOptions)
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
   return server;
+}
+
+/**
+ * Requests Node refuses before the handler runs get the same short JSON error as everything the
+ * handler answers, instead of Node's bare status line (or, for CONNECT, no answer at all): a
+ * request line or header the parser rejects (an unknown method, a NUL or non-ASCII byte in the
+ * path, headers over 16 KiB), an Expect other than 100-continue.
+ */
+export function answerRefusedRequests(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    // As Node's own answer does: never write into a response already under way on this connection.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } | null })._httpMessage ?? undefined;
+    if (socket.writable && (inFlight === undefined || !inFlight.headersSent)) {
+      if (error.code === 'HPE_HEADER_OVERFLOW') socket.write(closingError(431, 'headers_too_large', 'the request headers are over the size limit'));
+      else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') socket.write(closingError(408, 'request_timeout', 'the request took too long to arrive'));
+      else socket.write(closingError(400, 'bad_request', 'the request could not be parsed'));
+    }
+    socket.destroy();
+  });
+  server.on('connect', (_req, socket: Duplex) => {
+    socket.end(closingError(405, 'method_not_allowed', 'CONNECT is not supported'));
+  });
+  server.on('checkExpectation', (req, res) => {
+    sendError(res, req.method === 'HEAD', 417, 'expectation_failed', 'only Expect: 100-continue is supported');
+  });
+}
+
+/** A whole HTTP/1.1 error response for a socket no ServerResponse owns; the connection closes. */
+function closingError(status: number, code: string, message: string): string {
+  const body = JSON.stringify({ error: code, message });
+  const headers = { ...COMMON_HEADERS, 'Cache-Control': 'no-store', 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${String(value)}`);
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }
