@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { finalStage, parseContainerfile } from './containerfile.js';
 
@@ -14,10 +15,25 @@ const repo = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '..
  * Node's arguments in the image's CMD (Containerfile), paths resolved in this repository: the
  * tests and the benchmark run the lean host exactly as the image does, V8 flags included.
  */
-export function leanHostArgs(): string[] {
+export function leanHostArgs(bundleCopy?: string): string[] {
   const runtime = finalStage(parseContainerfile(readFileSync(resolve(repo, 'Containerfile'), 'utf8')));
   if (runtime.cmd?.form !== 'exec' || runtime.cmd.argv[0] !== 'node') throw new Error('the Containerfile CMD is not exec-form node');
-  return runtime.cmd.argv.slice(1).map((arg) => (arg.startsWith('-') ? arg : resolve(repo, arg)));
+  const bundle = bundleCopy ?? resolve(repo, BUNDLE_DIR);
+  return runtime.cmd.argv.slice(1).map((arg) => (arg.startsWith('-') ? arg : arg.startsWith(`${BUNDLE_DIR}/`) ? resolve(bundle, arg.slice(BUNDLE_DIR.length + 1)) : resolve(repo, arg)));
+}
+
+/** Where the image keeps the bundle, relative to its app root and to this repository. */
+const BUNDLE_DIR = 'dist/bundle';
+
+/**
+ * A copy of the bundle any user may read, for a process started under another uid: the checkout
+ * may sit where only root can read (CI clones under /root). The bundle needs nothing beside it.
+ */
+export function readableBundleCopy(): string {
+  const copy = mkdtempSync(join(tmpdir(), 'jwks-bundle-'));
+  chmodSync(copy, 0o755);
+  cpSync(resolve(repo, BUNDLE_DIR), copy, { recursive: true });
+  return copy;
 }
 
 /** A function running in its own process, as in production, listening on loopback. */
@@ -36,15 +52,22 @@ export interface StartOptions {
   readonly env: Record<string, string>;
   /** Wait until /readyz answers 200 (a set is loaded) instead of only /healthz. */
   readonly waitForReady?: boolean;
+  /** Run as this user and group (the tests run as root; an unprivileged writer meets EACCES). */
+  readonly uid?: number;
+  readonly gid?: number;
+  /** Run the bundle from this copy (readableBundleCopy()) instead of the checkout. */
+  readonly bundleCopy?: string;
 }
 
 /** Runs the function, bundled (dist/bundle, what the image runs) or on functions-framework (dist/functions), with only the environment given; `npm test` builds both. */
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
   const port = await freePort();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
-  const child = spawn(process.execPath, hostArgs(options.host, options.target, port), {
+  const child = spawn(process.execPath, hostArgs(options.host, options.target, port, options.bundleCopy), {
     env: { ...env, FUNCTION_TARGET: options.target, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined && { uid: options.uid }),
+    ...(options.gid !== undefined && { gid: options.gid }),
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -60,8 +83,21 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
   return running;
 }
 
-/** Runs the jwks-refresh CLI to completion with only the environment given. */
-export async function runRefresh(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface RefreshResult {
+  readonly code: number | null;
+  /** The signal that ended the run (SIGKILL for a run killed mid-publication), or null. */
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the jwks-refresh CLI (bundled, as the image has it) to completion with only the environment given. */
+export function runRefresh(args: string[], env: Record<string, string>): Promise<RefreshResult> {
+  return startRefresh(args, env).result;
+}
+
+/** Starts the jwks-refresh CLI; its pid lets a test kill it from outside at a moment it picks. */
+export function startRefresh(args: string[], env: Record<string, string>): { pid: number; result: Promise<RefreshResult> } {
   const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/jwks-refresh.mjs'), ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,13 +106,14 @@ export async function runRefresh(args: string[], env: Record<string, string>): P
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((done) => child.on('exit', done));
-  return { code, stdout, stderr };
+  const result = new Promise<RefreshResult>((done) => child.on('close', (code, signal) => done({ code, signal, stdout, stderr })));
+  if (child.pid === undefined) throw new Error('jwks-refresh did not start');
+  return { pid: child.pid, result };
 }
 
 /** The node arguments that host a function: the lean host as the image runs it, or functions-framework's CLI. */
-function hostArgs(host: HostKind, target: string, port: number): string[] {
-  if (host === 'lean') return leanHostArgs();
+function hostArgs(host: HostKind, target: string, port: number, bundleCopy?: string): string[] {
+  if (host === 'lean') return leanHostArgs(bundleCopy);
   return [
     resolve(repo, 'node_modules/@google-cloud/functions-framework/build/src/main.js'),
     `--target=${target}`,

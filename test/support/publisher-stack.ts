@@ -69,13 +69,32 @@ export function publisherEnv(emulator: TestEmulator, backend: TestBackend, extra
   };
 }
 
+/**
+ * POSTs binary-mode CloudEvents of a type to a key-rotated process. The answer can overtake the
+ * process's log lines on their way through the pipe: a cycle's answer is only returned once its
+ * audit record (the last line it writes) has arrived.
+ */
+export function eventSender(keyRotated: RunningFunction): (type: string, headers?: Record<string, string>) => Promise<EventAnswer> {
+  const auditCount = (): number => (keyRotated.output().match(/"audit":true/g) ?? []).length;
+  return async (type, headers = {}) => {
+    const before = auditCount();
+    const response = await rawRequest(keyRotated.url, '/', {
+      method: 'POST',
+      headers: { 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-source': '/test', 'ce-type': type, ...headers },
+    });
+    if (CYCLE_STATUSES.has(response.status)) await eventually(() => Promise.resolve(auditCount() > before), 5000);
+    return { status: response.status, body: JSON.parse(response.body.toString()) as Record<string, unknown> };
+  };
+}
+
 /** An emulator with the publisher's user, a store, and key-rotated in its own process. */
 export async function startPublisherStack(
   backendName: BackendName,
-  options: { env?: Record<string, string>; emulator?: Omit<EmulatorOptions, 'tlsDir'> } = {},
+  options: { env?: Record<string, string>; emulator?: Omit<EmulatorOptions, 'tlsDir'>; backend?: TestBackend } = {},
 ): Promise<PublisherStack> {
   const emulator = await startTestEmulator({ users: { admin: 'admin', [PUBLISHER_USER]: PUBLISHER_PASSWORD }, ...options.emulator });
-  const backend = await openBackend(backendName);
+  // A backend given is the caller's (a tmpfs, say), but closed with the stack all the same.
+  const backend = options.backend ?? (await openBackend(backendName));
   const env = publisherEnv(emulator, backend, options.env);
   let keyRotated: RunningFunction;
   try {
@@ -86,18 +105,7 @@ export async function startPublisherStack(
     throw error;
   }
   await waitForFirstCycle(keyRotated.url);
-  const auditCount = (): number => (keyRotated.output().match(/"audit":true/g) ?? []).length;
-  const sendEvent = async (type: string, headers: Record<string, string> = {}): Promise<EventAnswer> => {
-    const before = auditCount();
-    const response = await rawRequest(keyRotated.url, '/', {
-      method: 'POST',
-      headers: { 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-source': '/test', 'ce-type': type, ...headers },
-    });
-    // The answer can overtake the process's log lines on their way through the pipe: a cycle's
-    // answer is only returned once its audit record (the last line it writes) has arrived.
-    if (CYCLE_STATUSES.has(response.status)) await eventually(() => Promise.resolve(auditCount() > before), 5000);
-    return { status: response.status, body: JSON.parse(response.body.toString()) as Record<string, unknown> };
-  };
+  const sendEvent = eventSender(keyRotated);
   const publishedBytes = async (): Promise<Buffer | undefined> => {
     const result = await backend.store.read(KEY_SET_OBJECT, { maxBytes: 4 * 1024 * 1024 });
     return result.kind === 'found' ? result.object.body : undefined;
