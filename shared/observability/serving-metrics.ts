@@ -24,6 +24,8 @@ export class ServingMetrics implements KeySetCacheEvents {
     private readonly functionName: string,
     snapshot: () => KeySetSnapshot | undefined,
     now: () => number = Date.now,
+    // Off for a second instance in one process (tests): the process metrics are the process's.
+    options: { defaultMetrics: boolean } = { defaultMetrics: true },
   ) {
     const registers = [this.registry];
     const fn = functionName;
@@ -88,7 +90,7 @@ export class ServingMetrics implements KeySetCacheEvents {
     // first event if the series only appears with it.
     for (const reason of REFUSAL_REASONS) this.refusals.labels(fn, reason).inc(0);
     for (const reason of STORE_PROBLEMS) this.storeErrors.labels(fn, reason).inc(0);
-    collectProcessMetricsSoon(this.registry);
+    if (options.defaultMetrics) collectProcessMetricsSoon(this.registry);
   }
 
   /** Records one answered request. */

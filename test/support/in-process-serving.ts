@@ -61,7 +61,7 @@ export async function startInProcessServing(store: KeySetStore, env: Record<stri
   const servers: Server[] = [];
   const loops: RevalidationLoop[] = [];
   const start = async (name: string, resource: ServedResource): Promise<string> => {
-    const metrics: ServingMetrics = new ServingMetrics(name, (): KeySetSnapshot | undefined => cache.current());
+    const metrics: ServingMetrics = new ServingMetrics(name, (): KeySetSnapshot | undefined => cache.current(), Date.now, { defaultMetrics: false });
     const cache: KeySetCache = new KeySetCache({ store: recording, logger: log.logger, events: metrics, maxSetBytes: config.maxSetBytes, loadKeyFiles: resource === 'key' });
     const loop = new RevalidationLoop(() => cache.refresh(), config.revalidateMs, (error) => log.logger.error({ event: 'revalidation_failed', err: error }, 'check failed'));
     loops.push(loop);
