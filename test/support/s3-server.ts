@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import { makeS3rverAtomic } from './s3rver-atomic.js';
 
 /** A real S3-protocol server (s3rver) on loopback, with a scratch directory of its own. */
 export interface S3TestServer {
@@ -19,6 +20,7 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
   const start = async (port: number) => {
     const server = new S3rver({ port, address: '127.0.0.1', silent: true, directory, configureBuckets: [{ name: bucket }] });
+    makeS3rverAtomic(server);
     return { server, port: (await server.run()).port };
   };
   let running: Awaited<ReturnType<typeof start>> | undefined = await start(0);
