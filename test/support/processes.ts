@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 import { finalStage, parseContainerfile } from './containerfile.js';
 
 export type HostKind = 'lean' | 'functions-framework';
@@ -20,6 +21,22 @@ export function leanHostArgs(bundleCopy?: string): string[] {
   if (runtime.cmd?.form !== 'exec' || runtime.cmd.argv[0] !== 'node') throw new Error('the Containerfile CMD is not exec-form node');
   const bundle = bundleCopy ?? resolve(repo, BUNDLE_DIR);
   return runtime.cmd.argv.slice(1).map((arg) => (arg.startsWith('-') ? arg : arg.startsWith(`${BUNDLE_DIR}/`) ? resolve(bundle, arg.slice(BUNDLE_DIR.length + 1)) : resolve(repo, arg)));
+}
+
+/**
+ * NODE_OPTIONS that a function's Knative Service sets (knative/base/<target>.yaml), if any: the
+ * tests and the benchmark run each function with it, as deployed.
+ */
+export function manifestNodeOptions(target: string): string | undefined {
+  const file = resolve(repo, 'knative/base', `${target}.yaml`);
+  if (!existsSync(file)) return undefined;
+  type Service = { spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } };
+  for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    const containers = (document.toJS() as Service | null)?.spec?.template?.spec?.containers ?? [];
+    const entry = containers.flatMap((container) => container.env ?? []).find((variable) => variable.name === 'NODE_OPTIONS');
+    if (entry !== undefined) return entry.value;
+  }
+  return undefined;
 }
 
 /** Where the image keeps the bundle, relative to its app root and to this repository. */
@@ -62,7 +79,8 @@ export interface StartOptions {
 /** Runs the function, bundled (dist/bundle, what the image runs) or on functions-framework (dist/functions), with only the environment given; `npm test` builds both. */
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
   const port = await freePort();
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...options.env };
+  const nodeOptions = options.host === 'lean' ? manifestNodeOptions(options.target) : undefined;
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...(nodeOptions !== undefined && { NODE_OPTIONS: nodeOptions }), ...options.env };
   const child = spawn(process.execPath, hostArgs(options.host, options.target, port, options.bundleCopy), {
     env: { ...env, FUNCTION_TARGET: options.target, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
