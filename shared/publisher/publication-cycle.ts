@@ -163,6 +163,13 @@ export class PublicationCycle {
         maxBytes: this.deps.maxSetBytes,
       });
       this.deps.observer.keysPublished(policy.keys);
+      for (const object of report.replacedPrivate) {
+        // Someone who can write the store put private material there: replaced, and the SIEM told.
+        this.deps.logger.warn(
+          { event: 'published_key_file_unsafe', reason: 'private_key_material', security: true, object },
+          'a stored per-key file held private key material; it was replaced by the public key',
+        );
+      }
       const touched = report.written.length + report.removed.length;
       return { ...planned, outcome: touched > 0 ? 'published' : 'unchanged', filesWritten: report.written.length, filesRemoved: report.removed.length };
     } catch (error) {

@@ -1,5 +1,6 @@
+import { KeySetRefusedError } from '../jwks/errors.js';
 import { serializeKey } from '../jwks/serialize.js';
-import type { PublicJwk } from '../jwks/validate.js';
+import { validateSingleJwk, type PublicJwk } from '../jwks/validate.js';
 import { KEY_SET_OBJECT, SOURCES_OBJECT, StoreError, keyObjectName, type KeySetStore, type ObjectName } from '../store/store.js';
 
 export interface KeySetWrite {
@@ -15,6 +16,8 @@ export interface KeySetWrite {
 export interface WriteReport {
   readonly written: readonly ObjectName[];
   readonly removed: readonly ObjectName[];
+  /** Per-kid files that held private key material (written by someone else): replaced, to be reported. */
+  readonly replacedPrivate: readonly ObjectName[];
 }
 
 /**
@@ -30,12 +33,15 @@ export interface WriteReport {
 export async function writeKeySet(store: KeySetStore, plan: KeySetWrite): Promise<WriteReport> {
   const { keys, setBytes, sourcesBytes, current, maxBytes } = plan;
   const written: ObjectName[] = [];
+  const replacedPrivate: ObjectName[] = [];
   for (const key of keys) {
     const name = keyObjectName(key.kid);
     const bytes = serializeKey(key);
-    if (await holds(store, name, bytes, maxBytes)) continue;
+    const stored = await storedAs(store, name, bytes, maxBytes);
+    if (stored === 'same') continue;
     await store.write(name, bytes);
     written.push(name);
+    if (stored === 'private') replacedPrivate.push(name);
   }
   if (current.bytes === undefined || !current.bytes.equals(setBytes)) {
     const now = await store.read(KEY_SET_OBJECT, { maxBytes });
@@ -51,21 +57,29 @@ export async function writeKeySet(store: KeySetStore, plan: KeySetWrite): Promis
 
   const keep = new Set(keys.map((key) => keyObjectName(key.kid)));
   const stale = (await store.list()).filter((name) => name !== KEY_SET_OBJECT && name !== SOURCES_OBJECT && !keep.has(name));
-  if (stale.length === 0) return { written, removed: [] };
+  if (stale.length === 0) return { written, removed: [], replacedPrivate };
   const listedNow = await kidsListedInStore(store, maxBytes);
-  if (listedNow === undefined) return { written, removed: [] };
+  if (listedNow === undefined) return { written, removed: [], replacedPrivate };
   const removed: ObjectName[] = [];
   for (const name of stale) {
     if (listedNow.has(name)) continue;
     await store.remove(name);
     removed.push(name);
   }
-  return { written, removed };
+  return { written, removed, replacedPrivate };
 }
 
-async function holds(store: KeySetStore, name: ObjectName, bytes: Buffer, maxBytes: number): Promise<boolean> {
+/** What the store holds under `name`: these bytes, private key material, or anything else (absent included). */
+async function storedAs(store: KeySetStore, name: ObjectName, bytes: Buffer, maxBytes: number): Promise<'same' | 'private' | 'other'> {
   const existing = await store.read(name, { maxBytes });
-  return existing.kind === 'found' && existing.object.body.equals(bytes);
+  if (existing.kind !== 'found') return 'other';
+  if (existing.object.body.equals(bytes)) return 'same';
+  try {
+    validateSingleJwk(existing.object.body);
+  } catch (error) {
+    if (error instanceof KeySetRefusedError && error.security) return 'private';
+  }
+  return 'other';
 }
 
 function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {

@@ -122,5 +122,8 @@ describe('foreign writes into the file store', () => {
     // The file is back to the public key alone, as the publisher serializes it.
     await expectRepairedByPublication(1);
     expect(good.bytes.get(name)).toEqual(serializeKey(target));
+    // The publisher reports what it replaced, as a security event without the secret.
+    expect(stack!.keyRotated.output()).toContain(`"event":"published_key_file_unsafe","reason":"private_key_material","security":true,"object":"${name}"`);
+    expect(stack!.keyRotated.output()).not.toContain(secret);
   });
 });

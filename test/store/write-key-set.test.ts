@@ -63,7 +63,7 @@ describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (bac
       `write ${SOURCES_OBJECT}`,
       `remove ${keyObjectName(keys[0]!.kid)}`,
     ]);
-    expect(report).toEqual({ written: [keyObjectName(keys[2]!.kid), KEY_SET_OBJECT, SOURCES_OBJECT], removed: [keyObjectName(keys[0]!.kid)] });
+    expect(report).toEqual({ written: [keyObjectName(keys[2]!.kid), KEY_SET_OBJECT, SOURCES_OBJECT], removed: [keyObjectName(keys[0]!.kid)], replacedPrivate: [] });
     expect((await bytesOf(backend.store, SOURCES_OBJECT))?.equals(sourcesFor([keys[1]!, keys[2]!]))).toBe(true);
     const stored = await backend.store.read(KEY_SET_OBJECT, { maxBytes: MAX });
     expect(stored.kind === 'found' && stored.object.body.equals(serializeKeySet([keys[1]!, keys[2]!]))).toBe(true);
@@ -75,7 +75,7 @@ describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (bac
     const { store, operations } = recording(backend.store);
     const report = await write(store, [keys[1]!, keys[2]!]);
     expect(operations).toEqual([]);
-    expect(report).toEqual({ written: [], removed: [] });
+    expect(report).toEqual({ written: [], removed: [], replacedPrivate: [] });
   });
 
   it('repairs a per-kid file that differs from what would be published', async () => {
@@ -83,6 +83,15 @@ describe.each<BackendName>(['file', 's3'])('writeKeySet on the %s backend', (bac
     const { store, operations } = recording(backend.store);
     await write(store, [keys[1]!, keys[2]!]);
     expect(operations).toEqual([`write ${keyObjectName(keys[1]!.kid)}`]);
+  });
+
+  it('reports a per-kid file it replaced because it held private key material', async () => {
+    const name = keyObjectName(keys[1]!.kid);
+    await backend.store.write(name, Buffer.from(JSON.stringify({ ...keys[1]!, d: 'c2VjcmV0' })));
+    const report = await write(backend.store, [keys[1]!, keys[2]!]);
+    expect(report.replacedPrivate).toEqual([name]);
+    expect(report.written).toEqual([name]);
+    expect(await bytesOf(backend.store, name)).toEqual(serializeKey(keys[1]!));
   });
 
   it('commits nothing when another writer replaced jwks.json since it was read', async () => {
