@@ -1,9 +1,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EnvReader } from './env.js';
+import { FILE_STORE_TIMEOUT_MS } from '../store/file-store.js';
 import type { S3StoreOptions } from '../store/s3-store.js';
 
-export type StoreConfig = { readonly kind: 'file'; readonly root: string } | ({ readonly kind: 's3' } & S3StoreOptions);
+export type StoreConfig = { readonly kind: 'file'; readonly root: string; readonly timeoutMs: number } | ({ readonly kind: 's3' } & S3StoreOptions);
 
 /** Default for local runs; deployments set JWKS_STORE explicitly (file:///data or s3://...). */
 export const DEFAULT_STORE = './data';
@@ -23,16 +24,21 @@ export function readStoreConfig(env: EnvReader, cwd: string): StoreConfig {
     try {
       const url = new URL(value);
       if (url.host !== '' && url.host !== 'localhost') throw new Error('remote host');
-      return { kind: 'file', root: fileURLToPath(url) };
+      return { kind: 'file', root: fileURLToPath(url), timeoutMs: fileTimeout(env) };
     } catch {
       env.problem('JWKS_STORE', `must be file:///absolute/path, a directory path or s3://bucket/prefix (got ${JSON.stringify(value)})`);
-      return { kind: 'file', root: resolve(cwd, DEFAULT_STORE) };
+      return { kind: 'file', root: resolve(cwd, DEFAULT_STORE), timeoutMs: fileTimeout(env) };
     }
   }
   if (value.includes('://')) {
     env.problem('JWKS_STORE', `has an unsupported scheme (use file:// or s3://)`);
   }
-  return { kind: 'file', root: isAbsolute(value) ? value : resolve(cwd, value) };
+  return { kind: 'file', root: isAbsolute(value) ? value : resolve(cwd, value), timeoutMs: fileTimeout(env) };
+}
+
+/** The deadline of one file store operation: a hung NFS mount must give timeouts, not a hang. */
+function fileTimeout(env: EnvReader): number {
+  return env.integer('JWKS_FILE_TIMEOUT_MS', FILE_STORE_TIMEOUT_MS, { min: 100, max: 120_000 });
 }
 
 function readS3Config(env: EnvReader, value: string): StoreConfig {

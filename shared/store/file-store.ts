@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { OperationDeadline } from './operation-deadline.js';
 import {
   StoreError,
   isObjectName,
@@ -11,19 +12,45 @@ import {
   type ReadResult,
 } from './store.js';
 
+/** Default bound of one store operation (JWKS_FILE_TIMEOUT_MS). */
+export const FILE_STORE_TIMEOUT_MS = 5000;
+
 /**
  * A directory on a local or network file system (the PersistentVolume). Change detection is a
  * stat of the file, never inotify: on NFS and similar, events from other nodes never arrive.
+ * Every operation has a deadline (OperationDeadline): a hung NFS mount gives timeouts, not a
+ * caller that waits for good.
  */
 export class FileKeySetStore implements KeySetStore {
   readonly location: string;
   private realRoot: string | undefined;
+  private readonly deadline: OperationDeadline;
 
-  constructor(private readonly root: string) {
+  constructor(
+    private readonly root: string,
+    options: { timeoutMs?: number } = {},
+  ) {
     this.location = `file://${root}`;
+    this.deadline = new OperationDeadline(options.timeoutMs ?? FILE_STORE_TIMEOUT_MS);
   }
 
-  async read(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
+  read(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
+    return this.deadline.run(`reading ${name}`, () => this.readNow(name, options));
+  }
+
+  write(name: ObjectName, body: Buffer): Promise<void> {
+    return this.deadline.run(`writing ${name}`, () => this.writeNow(name, body));
+  }
+
+  remove(name: ObjectName): Promise<void> {
+    return this.deadline.run(`removing ${name}`, () => this.removeNow(name));
+  }
+
+  list(): Promise<ObjectName[]> {
+    return this.deadline.run('listing the store', () => this.listNow());
+  }
+
+  private async readNow(name: ObjectName, options: ReadOptions): Promise<ReadResult> {
     const path = this.pathOf(name);
     if (options.ifChangedFrom !== undefined) {
       const current = await statOrUndefined(path);
@@ -64,7 +91,7 @@ export class FileKeySetStore implements KeySetStore {
     }
   }
 
-  async write(name: ObjectName, body: Buffer): Promise<void> {
+  private async writeNow(name: ObjectName, body: Buffer): Promise<void> {
     const path = this.pathOf(name);
     // Dot-prefixed temporary names never match an object name, so readers and list() skip them.
     const temporary = join(this.root, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -84,7 +111,7 @@ export class FileKeySetStore implements KeySetStore {
     }
   }
 
-  async remove(name: ObjectName): Promise<void> {
+  private async removeNow(name: ObjectName): Promise<void> {
     try {
       await unlink(this.pathOf(name));
       await this.syncDirectory();
@@ -94,7 +121,7 @@ export class FileKeySetStore implements KeySetStore {
     }
   }
 
-  async list(): Promise<ObjectName[]> {
+  private async listNow(): Promise<ObjectName[]> {
     try {
       const entries = await readdir(this.root);
       return entries.filter(isObjectName).sort();

@@ -4,7 +4,7 @@ import type { S3KeySetStore, S3StoreOptions } from './s3-store.js';
 import type { KeySetStore, ObjectName, ReadOptions, ReadResult } from './store.js';
 
 export function openStore(config: StoreConfig): KeySetStore {
-  return config.kind === 'file' ? new FileKeySetStore(config.root) : new LazyS3Store(config);
+  return config.kind === 'file' ? new FileKeySetStore(config.root, { timeoutMs: config.timeoutMs }) : new LazyS3Store(config);
 }
 
 /**

@@ -14,7 +14,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 describe('loadServingConfig', () => {
   it('defaults to ./data, five-minute caching and a one-second revalidation', () => {
     const config = loadServingConfig({}, '/srv/app');
-    expect(config.store).toEqual({ kind: 'file', root: '/srv/app/data' });
+    expect(config.store).toEqual({ kind: 'file', root: '/srv/app/data', timeoutMs: 5000 });
     expect(config.maxAgeSeconds).toBe(300);
     expect(config.revalidateMs).toBe(1000);
     expect(config.staleWhileRevalidateSeconds).toBeGreaterThan(0);
@@ -22,9 +22,9 @@ describe('loadServingConfig', () => {
   });
 
   it.each([
-    ['file:///data', { kind: 'file', root: '/data' }],
-    ['/mnt/jwks', { kind: 'file', root: '/mnt/jwks' }],
-    ['relative/dir', { kind: 'file', root: '/srv/app/relative/dir' }],
+    ['file:///data', { kind: 'file', root: '/data', timeoutMs: 5000 }],
+    ['/mnt/jwks', { kind: 'file', root: '/mnt/jwks', timeoutMs: 5000 }],
+    ['relative/dir', { kind: 'file', root: '/srv/app/relative/dir', timeoutMs: 5000 }],
   ])('reads JWKS_STORE=%s as a directory', (value, expected) => {
     expect(loadServingConfig({ JWKS_STORE: value }, '/srv/app').store).toEqual(expected);
   });

@@ -34,7 +34,7 @@ describe('publisher configuration', () => {
     });
     expect(config.retainDeactivatedMs).toBe(48 * 3_600_000);
     expect(config.allowEmpty).toBe(false);
-    expect(config.store).toEqual({ kind: 'file', root: '/srv/data' });
+    expect(config.store).toEqual({ kind: 'file', root: '/srv/data', timeoutMs: 5000 });
   });
 
   it.each([
