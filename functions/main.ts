@@ -1,7 +1,7 @@
 /**
  * Entry point of the runtime image (`node dist/bundle/main.mjs`, bundled from this file by
- * build/bundle.mjs), with FUNCTION_TARGET naming the function. It loads the function's handler module and hosts it on a bare node:http server
- * (shared/http/node-host.ts). functions-framework (and the express stack under it) is never
+ * build/bundle.mjs), with FUNCTION_TARGET naming the function. It loads the function's handler
+ * module and hosts it on a bare node:http server (shared/http/node-host.ts). functions-framework (and the express stack under it) is never
  * loaded here: it costs start-up time and memory the lean host does not use. The same handlers
  * register with functions-framework in functions/<name>/index.ts for its hosts.
  */

@@ -15,9 +15,7 @@ export async function childWithEnv(name: string, value: string): Promise<number 
   }
   for (const entry of entries.filter((candidate) => /^\d+$/.test(candidate))) {
     try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'.
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const parent = Number((await statFields(entry))[1]);
       if (parent !== process.pid) continue;
       const environment = (await readFile(`/proc/${entry}/environ`)).toString('utf8').split('\0');
       if (environment.includes(`${name}=${value}`)) return Number(entry);
@@ -28,12 +26,20 @@ export async function childWithEnv(name: string, value: string): Promise<number 
   return undefined;
 }
 
+/**
+ * /proc/<pid>/stat's fields from field 3 (state) on: "pid (comm) state ppid ...", where comm may
+ * hold spaces and parentheses, so the split starts after the last ')'.
+ */
+async function statFields(pid: number | string): Promise<string[]> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU time (user + system, ms) a running process has used so far; undefined without /proc. */
 export async function processCpuMs(pid: number): Promise<number | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat (utime, stime), counted here from field 3 (state).
+    const fields = await statFields(pid);
+    // Fields 14 and 15 of stat (utime, stime).
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
   } catch {
     return undefined;
@@ -49,9 +55,8 @@ const USER_HZ = 100;
  */
 export async function exitedChildrenCpuMs(): Promise<number | undefined> {
   try {
-    const stat = await readFile('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 16 and 17 of stat (cutime, cstime), counted here from field 3 (state).
+    const fields = await statFields('self');
+    // Fields 16 and 17 of stat (cutime, cstime).
     return ((Number(fields[13]) + Number(fields[14])) * 1000) / USER_HZ;
   } catch {
     return undefined;

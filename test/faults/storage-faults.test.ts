@@ -18,6 +18,7 @@ import { keyObjectName } from '../../shared/store/store.js';
 import { openBackend, type TestBackend } from '../support/backends.js';
 import { describeIfInstalled, itIfInstalled, unprivilegedRunMissing } from '../support/dependencies.js';
 import { watchServing, type WatchReport } from '../support/fault-watch.js';
+import { credentialValues, expectNoSecretsInLogs } from '../support/log-secrets.js';
 import { readableBundleCopy, startFunction, type RunningFunction } from '../support/processes.js';
 import { eventSender, startPublisherStack, waitForFirstCycle, type EventAnswer, type PublisherStack } from '../support/publisher-stack.js';
 import { startS3FaultProxy, type S3FaultProxy } from '../support/s3-fault-proxy.js';
@@ -124,6 +125,10 @@ describeIfInstalled('storage faults on a file store (a tmpfs of its own)', tmpfs
     if (stack !== undefined) await stack.close();
     else await tmpfs?.close();
   });
+  afterEach(() => {
+    // Through every fault: no credential or private key material in any process's log.
+    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
+  });
 
   it('ENOSPC on the first file: 503 store_failed, counted, audited; serving keeps its set; the cycle after space is freed publishes', async () => {
     const { during } = await publishThroughFault(round(), { cause: /ENOSPC/, inject: () => tmpfs!.fill(0), heal: () => tmpfs!.unfill() });
@@ -202,6 +207,10 @@ describe('storage faults on an S3 store (a proxy in front of s3rver)', () => {
     if (stack !== undefined) await stack.close();
     else await backend?.close();
     await proxy?.close();
+  });
+  afterEach(() => {
+    // Through every fault: no credential or private key material in any process's log.
+    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
   });
 
   it('PUTs answered 500 InternalError: retried (S3_MAX_ATTEMPTS), then 503 store_failed; serving keeps its set; repaired after', async () => {

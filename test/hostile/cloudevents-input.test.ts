@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { calculateJwkThumbprint } from 'jose';
 import { PING_EVENT_TYPE, ROTATION_EVENT_TYPES } from '../../shared/events/rotation-events.js';
 import { rawRequest } from '../support/http.js';
+import { credentialValues, expectNoSecretsInLogs } from '../support/log-secrets.js';
 import { startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
@@ -259,6 +260,8 @@ async function expectPublishedFromCmOnly(stack: PublisherStack, attacker: Attack
 async function expectAlive(stack: PublisherStack): Promise<void> {
   expect((await rawRequest(stack.keyRotated.url, '/healthz')).status).toBe(200);
   expect(stack.keyRotated.output()).not.toMatch(/request_failed|uncaught|unhandled/i);
+  // No credential, and none of the key material the events carried, in a log line.
+  expectNoSecretsInLogs(stack.keyRotated.output(), { secrets: credentialValues(stack.env) });
 }
 
 describe('key-rotated under hostile CloudEvents (lean host, CM emulator, file store)', () => {

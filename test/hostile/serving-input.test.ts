@@ -22,6 +22,7 @@ import { S3KeySetStore } from '../../shared/store/s3-store.js';
 import { KEY_SET_OBJECT, SOURCES_OBJECT, keyObjectName, type KeySetStore } from '../../shared/store/store.js';
 import { openBackend, publish, type BackendName } from '../support/backends.js';
 import { rawRequest } from '../support/http.js';
+import { expectNoSecretsInLogs } from '../support/log-secrets.js';
 import { startInProcessServing, type InProcessServing } from '../support/in-process-serving.js';
 import { ecKey, rsaKey } from '../support/keys.js';
 import { startFunction, type RunningFunction } from '../support/processes.js';
@@ -449,7 +450,12 @@ describe('jwks-get and jwk-get under hostile requests (lean host processes, file
   });
   afterEach(async () => {
     await expectServing(fixture, urls);
-    for (const fn of [jwks, jwk]) expect(fn.output()).not.toMatch(/request_failed|uncaught|unhandled/i);
+    for (const fn of [jwks, jwk]) {
+      expect(fn.output()).not.toMatch(/request_failed|uncaught|unhandled/i);
+      // Neither a canary's content nor anything secret-looking reaches a log line.
+      expect(fn.output()).not.toContain(fixture.canary);
+      expectNoSecretsInLogs(fn.output());
+    }
   });
 
   it('answers hostile kids and paths (encoded dots and slashes, NUL, unicode, overlong, "..", backslashes, double encoding) with a JSON 400 or 404, or exactly the published key', async () => {
