@@ -3,14 +3,15 @@
  * measure each other), each against its anchor measured in the same run. Prints a table, writes
  * bench/results/latest.json, exits 1 when a target is missed.
  *   BENCH_QUICK=1      short smoke run (figures not meaningful)
- *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication)
+ *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication, eventing)
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BenchOptions, ScenarioResult } from './lib/result.js';
 import { runColdStart } from './scenarios/cold-start.js';
+import { runEventing } from './scenarios/eventing.js';
 import { runPropagation } from './scenarios/propagation.js';
 import { runPublication } from './scenarios/publication.js';
 import { runRotationUnderLoad } from './scenarios/rotation-under-load.js';
@@ -22,6 +23,7 @@ const SCENARIOS: Readonly<Record<string, (options: BenchOptions) => Promise<Scen
   'cold-start': runColdStart,
   propagation: runPropagation,
   publication: runPublication,
+  eventing: runEventing,
 };
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -91,11 +93,9 @@ function format(value: number): string {
 }
 
 function versionOf(command: string, args: string[]): string {
-  try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
-  } catch (error) {
-    // nginx -v prints to stderr, and wrk --version exits 1
-    const output = (error as { stdout?: string; stderr?: string }).stderr || (error as { stdout?: string }).stdout || '';
-    return output.split('\n')[0]?.trim() || 'not installed';
-  }
+  // nginx -v prints to stderr (and exits 0), wrk --version to stdout (and exits 1).
+  const run = spawnSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (run.error !== undefined) return 'not installed';
+  const output = run.stdout.trim() !== '' ? run.stdout : run.stderr;
+  return output.split('\n')[0]?.trim() || 'unknown';
 }

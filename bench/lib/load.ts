@@ -17,12 +17,22 @@ export interface LoadOptions {
   readonly connections: number;
   readonly seconds: number;
   /**
-   * Count every status other than 200 and 304 (issue 6's rotation scenario). With wrk this adds a
+   * Count every status other than `okStatuses` (issue 6's rotation scenario). With wrk this adds a
    * response() hook, which slows wrk down: leave it off for throughput figures.
    */
   readonly countStatuses?: boolean;
+  /** The statuses countStatuses accepts; default 200 and 304. */
+  readonly okStatuses?: readonly number[];
+  /** A request other than GET: the same one on every connection (CloudEvents for the eventing functions). */
+  readonly request?: LoadRequest;
   /** Default: wrk when installed, else autocannon. */
   readonly tool?: LoadTool;
+}
+
+export interface LoadRequest {
+  readonly method: 'POST';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
 }
 
 export interface LoadResult {
@@ -32,7 +42,7 @@ export interface LoadResult {
   readonly p99Ms: number;
   readonly p999Ms: number;
   /**
-   * With countStatuses: answers other than 200 and 304. Without: wrk counts statuses above 399,
+   * With countStatuses: answers other than okStatuses. Without: wrk counts statuses above 399,
    * autocannon anything outside 2xx.
    */
   readonly non2xx: number;
@@ -60,17 +70,25 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 const MARKER = 'BENCH_JSON ';
 
 /** done() runs in its own Lua state: the per-thread status counts are read back with thread:get. */
-function wrkScript(countStatuses: boolean): string {
+function wrkScript(options: LoadOptions): string {
+  const accepted = (options.okStatuses ?? [200, 304]).map((status) => `status ~= ${status}`).join(' and ');
   const statusHook = `
 function init(args) bad = 0 end
 function response(status, headers, body)
-  if status ~= 200 and status ~= 304 then bad = bad + 1 end
+  if ${accepted} then bad = bad + 1 end
 end
 `;
+  const request = options.request;
+  // Lua long strings ([==[ ]==]) take the values as they are; none of ours holds "]==]".
+  const requestSetup =
+    request === undefined
+      ? ''
+      : [`wrk.method = "${request.method}"`, `wrk.body = [==[${request.body}]==]`, ...Object.entries(request.headers).map(([name, value]) => `wrk.headers[ [==[${name}]==] ] = [==[${value}]==]`)].join('\n');
   return `
+${requestSetup}
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-${countStatuses ? statusHook : ''}
+${options.countStatuses === true ? statusHook : ''}
 function done(summary, latency, requests)
   local bad = 0
   for _, thread in ipairs(threads) do bad = bad + (thread:get("bad") or 0) end
@@ -102,7 +120,7 @@ async function runWrk(options: LoadOptions): Promise<LoadResult> {
   const directory = await mkdtemp(join(tmpdir(), 'jwks-bench-wrk-'));
   try {
     const script = join(directory, 'report.lua');
-    await writeFile(script, wrkScript(options.countStatuses === true));
+    await writeFile(script, wrkScript(options));
     const args = ['-t1', `-c${options.connections}`, `-d${Math.max(1, Math.round(options.seconds))}s`, '--timeout', '2s', '-s', script, options.url];
     const stdout = await run(wrk, args);
     const line = stdout.split('\n').find((candidate) => candidate.startsWith(MARKER));
@@ -135,10 +153,14 @@ interface AutocannonSummary {
 async function runAutocannon(options: LoadOptions): Promise<LoadResult> {
   const autocannon = autocannonPath();
   if (autocannon === undefined) throw new Error('autocannon is not installed (npm install --save-dev autocannon)');
-  const args = [autocannon, '--json', '-c', String(options.connections), '-d', String(options.seconds), '--timeout', '2', options.url];
+  const request = options.request;
+  const requestArgs =
+    request === undefined ? [] : ['-m', request.method, '-b', request.body, ...Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}=${value}`])];
+  const args = [autocannon, '--json', '-c', String(options.connections), '-d', String(options.seconds), '--timeout', '2', ...requestArgs, options.url];
   const summary = JSON.parse(await run(process.execPath, args)) as AutocannonSummary;
   const statuses = Object.entries(summary.statusCodeStats ?? {});
-  const bad = statuses.filter(([status]) => status !== '200' && status !== '304').reduce((sum, [, stats]) => sum + stats.count, 0);
+  const accepted = (options.okStatuses ?? [200, 304]).map(String);
+  const bad = statuses.filter(([status]) => !accepted.includes(status)).reduce((sum, [, stats]) => sum + stats.count, 0);
   return {
     tool: 'autocannon',
     requestsPerSecond: Math.round(summary.requests.average),

@@ -12,7 +12,7 @@ import { startPublisherStack } from '../../test/support/publisher-stack.js';
 import type { BackendName } from '../../test/support/backends.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
 import { createProductionLikeKeys, kidOf } from '../lib/emulator-keys.js';
-import { sampleRss, type RssFigures, type RssSampler } from '../lib/memory.js';
+import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures, type RssSampler } from '../lib/memory.js';
 import { childWithEnv } from '../lib/publisher-proc.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
 
@@ -20,9 +20,6 @@ const POLL_INTERVAL_MS = 10;
 /** Figures read from key-rotated's /metrics (prom-client default metrics) at the end. */
 const RUNTIME_SERIES = { heap_used_at_end_mib: 'nodejs_heap_size_used_bytes', heap_total_at_end_mib: 'nodejs_heap_size_total_bytes', external_at_end_mib: 'nodejs_external_memory_bytes' };
 const TARGET_P95_MS = 2000;
-/** Issue 6: 100 MB, read as MiB (VmHWM is counted in KiB). */
-/** Issue 6's 100 MB read strictly, as 10^8 bytes: 95.4 MiB. */
-const MEMORY_LIMIT_MIB = Math.round((100e6 / 2 ** 20) * 10) / 10;
 /** Production's settings where the test stack's differ (publisherEnv logs at debug). */
 const PRODUCTION_ENV = { LOG_LEVEL: 'info' };
 

@@ -39,14 +39,23 @@ export function createRelayHandler(options: RelayOptions): RequestHandler {
 
   async function forward(event: ReceivedEvent): Promise<number> {
     const message = HTTP.binary(new CloudEvent({ id: event.id, source: event.source, type: event.type }));
-    const response = await fetch(options.sink, {
-      method: 'POST',
-      headers: message.headers as Record<string, string>,
-      redirect: 'error',
-      signal: AbortSignal.timeout(options.forwardTimeoutMs),
-    });
-    await response.arrayBuffer();
-    return response.status;
+    // A timer cleared once the Broker has answered, not AbortSignal.timeout(): that one holds its
+    // signal until the full timeout has passed, so a burst of events kept every request's
+    // signal and timer alive for forwardTimeoutMs (issue 6: event-relay's memory under load).
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error(`no answer from the Broker within ${options.forwardTimeoutMs} ms`)), options.forwardTimeoutMs);
+    try {
+      const response = await fetch(options.sink, {
+        method: 'POST',
+        headers: message.headers as Record<string, string>,
+        redirect: 'error',
+        signal: abort.signal,
+      });
+      await response.arrayBuffer();
+      return response.status;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {

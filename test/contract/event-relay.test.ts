@@ -73,6 +73,26 @@ describe('event-relay', () => {
     }
   });
 
+  it('answers 502 when the Broker does not answer within EVENT_RELAY_TIMEOUT_MS', async () => {
+    // A Broker that accepts the connection and never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const sink = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/jwks/jwks`;
+    const slow = await startFunction({ host: 'lean', target: 'event-relay', env: { K_SINK: sink, EVENT_RELAY_SHARED_SECRET: SECRET, EVENT_RELAY_TIMEOUT_MS: '300' } });
+    try {
+      const started = Date.now();
+      const response = await rawRequest(slow.url, '/', { method: 'POST', headers: event(ROTATED, { authorization: `Bearer ${SECRET}` }) });
+      expect(response.status).toBe(502);
+      expect(JSON.parse(response.body.toString())).toMatchObject({ error: 'relay_failed' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await slow.stop();
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('refuses to start without a sink or with a short secret', async () => {
     const { code, output } = await runToExit({ FUNCTION_TARGET: 'event-relay', EVENT_RELAY_SHARED_SECRET: 'short' });
     expect(code).toBe(78);

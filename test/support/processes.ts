@@ -28,8 +28,9 @@ export function leanHostArgs(bundleCopy?: string): string[] {
  * tests and the benchmark run each function with it, as deployed.
  */
 export function manifestNodeOptions(target: string): string | undefined {
-  const file = resolve(repo, 'knative/base', `${target}.yaml`);
-  if (!existsSync(file)) return undefined;
+  // The base manifests, or the example for a function deployed only where needed (event-relay).
+  const file = ['knative/base', 'knative/examples'].map((directory) => resolve(repo, directory, `${target}.yaml`)).find((candidate) => existsSync(candidate));
+  if (file === undefined) return undefined;
   type Service = { spec?: { template?: { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } } };
   for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {
     const containers = (document.toJS() as Service | null)?.spec?.template?.spec?.containers ?? [];
@@ -60,6 +61,12 @@ export interface RunningFunction {
   readonly pid: number;
   /** Everything the process wrote so far (stdout and stderr), for log assertions. */
   output(): string;
+  /**
+   * Resolves once the start-up lines are out: jwks-get and jwk-get hold their lines until their
+   * logger loads (after the first answer with keys, or a second after start). Await it before
+   * asserting that something is absent from output().
+   */
+  logsWritten(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,6 +83,8 @@ export interface StartOptions {
   readonly bundleCopy?: string;
 }
 
+const SERVING_TARGETS: readonly string[] = ['jwks-get', 'jwk-get'];
+
 /** Runs the function, bundled (dist/bundle, what the image runs) or on functions-framework (dist/functions), with only the environment given; `npm test` builds both. */
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
   const port = await freePort();
@@ -91,7 +100,17 @@ export async function startFunction(options: StartOptions): Promise<RunningFunct
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  const running: RunningFunction = { url, pid: child.pid ?? 0, output: () => output, stop: () => stop(child) };
+  // The lean host logs `listening` through the function's logger; on functions-framework the
+  // serving functions' first line is `starting` (the other functions log at once).
+  const firstLine = options.host === 'lean' ? '"event":"listening"' : SERVING_TARGETS.includes(options.target) ? '"event":"starting"' : '';
+  const logsWritten = async (): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!output.includes(firstLine)) {
+      if (Date.now() > deadline) throw new Error(`${options.target} wrote no ${firstLine} line within 10 s:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const running: RunningFunction = { url, pid: child.pid ?? 0, output: () => output, logsWritten, stop: () => stop(child) };
   try {
     await waitFor(url + (options.waitForReady === true ? '/readyz' : '/healthz'), child);
   } catch (error) {
@@ -116,7 +135,7 @@ export function runRefresh(args: string[], env: Record<string, string>): Promise
 
 /** Starts the jwks-refresh CLI; its pid lets a test kill it from outside at a moment it picks. */
 export function startRefresh(args: string[], env: Record<string, string>): { pid: number; result: Promise<RefreshResult> } {
-  const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/jwks-refresh.mjs'), ...args], {
+  const child = spawn(process.execPath, [resolve(repo, 'dist/bundle/jwks-refresh.cjs'), ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
