@@ -7,7 +7,7 @@ import type { RequestHandler } from '../../shared/http/serving-handler.js';
 import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
 import { LOG_LEVELS } from '../../shared/config/serving-config.js';
 import { createDeadLetterHandler } from '../../shared/http/dead-letter-handler.js';
-import { createLogger } from '../../shared/observability/logger.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 
 const logLevel = exitOnConfigError('event-dead-letter', () => {
   const env = new EnvReader(process.env);
@@ -17,4 +17,5 @@ const logLevel = exitOnConfigError('event-dead-letter', () => {
   return level;
 });
 
-export const handler: RequestHandler = createDeadLetterHandler(createLogger({ service: 'event-dead-letter', level: logLevel }));
+export const logger: Logger = createLogger({ service: 'event-dead-letter', level: logLevel });
+export const handler: RequestHandler = createDeadLetterHandler(logger);

@@ -7,11 +7,11 @@ import type { RequestHandler } from '../../shared/http/serving-handler.js';
 import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
 import { LOG_LEVELS } from '../../shared/config/serving-config.js';
 import { createRelayHandler } from '../../shared/http/relay-handler.js';
-import { createLogger } from '../../shared/observability/logger.js';
+import { createLogger, type Logger } from '../../shared/observability/logger.js';
 
 const MIN_SECRET_LENGTH = 32;
 
-export const handler: RequestHandler = exitOnConfigError('event-relay', () => {
+const relay = exitOnConfigError('event-relay', () => {
   const env = new EnvReader(process.env);
   for (const name of env.namesWithPrefix('CIPHERTRUST_')) env.problem(name, 'must not be set: the relay never talks to CipherTrust Manager');
   const sink = env.httpUrl('K_SINK');
@@ -23,11 +23,10 @@ export const handler: RequestHandler = exitOnConfigError('event-relay', () => {
   const level = env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
   const forwardTimeoutMs = env.integer('EVENT_RELAY_TIMEOUT_MS', 5000, { min: 100, max: 60_000 });
   env.finish();
-  return createRelayHandler({
-    sink: sink ?? '',
-    sharedSecret: sharedSecret ?? '',
-    logger: createLogger({ service: 'event-relay', level }),
-    maxEventBytes: 64 * 1024,
-    forwardTimeoutMs,
-  });
+  const logger = createLogger({ service: 'event-relay', level });
+  const handler = createRelayHandler({ sink: sink ?? '', sharedSecret: sharedSecret ?? '', logger, maxEventBytes: 64 * 1024, forwardTimeoutMs });
+  return { handler, logger };
 });
+
+export const handler: RequestHandler = relay.handler;
+export const logger: Logger = relay.logger;

@@ -5,9 +5,11 @@
  * and the probes need GET. CloudEvents are parsed with the cloudevents SDK in shared/events/.
  */
 import type { RequestHandler } from '../../shared/http/serving-handler.js';
+import type { Logger } from '../../shared/observability/logger.js';
 import { exitOnConfigError } from '../../shared/config/exit-on-config-error.js';
 import { startKeyRotatedFunction } from '../../shared/http/key-rotated-runtime.js';
 
 const runtime = exitOnConfigError('key-rotated', () => startKeyRotatedFunction(process.env));
 
 export const handler: RequestHandler = runtime.handler;
+export const logger: Logger = runtime.logger;

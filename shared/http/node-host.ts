@@ -11,6 +11,8 @@ export interface HostOptions {
   readonly logger: Logger;
   /** How long in-flight requests get to finish after SIGTERM. */
   readonly shutdownGraceMs: number;
+  /** Resolves when every record logged so far is written (a logger that loads late); awaited before exit. */
+  readonly logsWritten?: () => Promise<void>;
 }
 
 /**
@@ -30,11 +32,14 @@ export async function hostHandler(handler: RequestHandler, options: HostOptions)
       resolve();
     });
   });
+  const exit = (): void => {
+    void (options.logsWritten?.() ?? Promise.resolve()).finally(() => process.exit(0));
+  };
   const shutdown = (signal: string): void => {
     options.logger.info({ event: 'shutdown', signal }, 'draining connections before exit');
-    server.close(() => process.exit(0));
+    server.close(exit);
     server.closeIdleConnections();
-    setTimeout(() => process.exit(0), options.shutdownGraceMs).unref();
+    setTimeout(exit, options.shutdownGraceMs).unref();
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

@@ -21,6 +21,8 @@ export interface ServingHandlerOptions {
   readonly retryAfterSeconds: number;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Called after each answer that carried the key set or a key (200 or 304). */
+  readonly afterServed?: () => void;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -57,10 +59,11 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
     if (isNotModified(req.headers, representation.etag, representation.lastModified)) {
       res.writeHead(304, headers.notModified);
       res.end();
-      return;
+    } else {
+      res.writeHead(200, headers.ok);
+      res.end(head ? undefined : representation.bytes);
     }
-    res.writeHead(200, headers.ok);
-    res.end(head ? undefined : representation.bytes);
+    options.afterServed?.();
   }
 
   /** Method rules shared by /jwks and /jwk/{kid}; returns true when the request was answered. */

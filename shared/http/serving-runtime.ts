@@ -1,15 +1,19 @@
 import { loadServingConfig } from '../config/serving-config.js';
 import type { Env } from '../config/env.js';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { DeferredLogger } from '../observability/deferred-logger.js';
 import { ServingMetrics } from '../observability/serving-metrics.js';
 import { KeySetCache, type KeySetSnapshot } from '../serving/key-set-cache.js';
 import { RevalidationLoop } from '../serving/revalidation-loop.js';
 import { openStore } from '../store/open-store.js';
 import { createServingHandler, type RequestHandler, type ServedResource } from './serving-handler.js';
 
+/** The latest the logger loads after start when no key set has been served by then. */
+export const LOGGER_LOAD_DEADLINE_MS = 1_000;
+
 export interface ServingRuntime {
   readonly handler: RequestHandler;
-  readonly logger: Logger;
+  /** Loads pino after the first answer that carries the key set (or LOGGER_LOAD_DEADLINE_MS). */
+  readonly logger: DeferredLogger;
   /** Resolves when the first load attempt has finished (successful or not). */
   readonly firstCheck: Promise<void>;
   stop(): void;
@@ -21,7 +25,12 @@ export interface ServingRuntime {
  */
 export function startServingFunction(functionName: string, resource: ServedResource, env: Env): ServingRuntime {
   const config = loadServingConfig(env);
-  const logger = createLogger({ service: functionName, level: config.logLevel });
+  // pino is loaded after the first answer that carries the key set, not before it (issue 6:
+  // about 20 ms of a cold start), and within LOGGER_LOAD_DEADLINE_MS whatever happens.
+  const logger = new DeferredLogger((now) =>
+    import('../observability/logger.js').then(({ createLogger }) => createLogger({ service: functionName, level: config.logLevel, now })),
+  );
+  logger.loadWithin(LOGGER_LOAD_DEADLINE_MS);
   const store = openStore(config.store);
   // The metrics read the served snapshot at scrape time; the cache reports its events to them.
   const snapshot = (): KeySetSnapshot | undefined => cache.current();
@@ -49,6 +58,10 @@ export function startServingFunction(functionName: string, resource: ServedResou
     policy: config,
     retryAfterSeconds: Math.max(1, Math.ceil(config.revalidateMs / 1000)),
     logger,
+    afterServed: () => {
+      // After the answer is out: the load blocks the event loop while pino's code runs.
+      if (!logger.loaded) setImmediate(() => void logger.load());
+    },
   });
   return { handler, logger, firstCheck: loop.start(), stop: () => loop.stop() };
 }

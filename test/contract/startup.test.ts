@@ -1,10 +1,16 @@
-/** Start-up behaviour: refused configurations, and the `npm start` local stack from an empty directory. */
+/**
+ * Start-up behaviour: refused configurations, the serving functions' start-up log lines (pino
+ * loaded after the first answer), and the `npm start` local stack from an empty directory.
+ */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, rawRequest } from '../support/http.js';
-import { runToExit } from '../support/processes.js';
+import { freePort, runToExit, startFunction } from '../support/processes.js';
+import { publish } from '../support/backends.js';
+import { ecKey } from '../support/keys.js';
+import { FileKeySetStore } from '../../shared/store/file-store.js';
 import { call, login } from '../emulator/support.js';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +33,82 @@ describe('configuration at start', () => {
     const { code, output } = await runToExit({ FUNCTION_TARGET: '../../etc/passwd' });
     expect(code).toBe(78);
     expect(output).toContain('FUNCTION_TARGET');
+  });
+});
+
+type LogLine = { level: string; time: string; event: string; msg: string };
+
+function logLines(output: string): LogLine[] {
+  return output
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+describe('start-up log lines of a serving function on the lean host (pino loads after the first answer)', () => {
+  let store: string;
+  beforeAll(async () => {
+    store = await mkdtemp(join(tmpdir(), 'jwks-startup-logs-'));
+    await publish(new FileKeySetStore(store), [(await ecKey('P-256')).jwk]);
+  });
+  afterAll(() => rm(store, { recursive: true, force: true }));
+
+  it('writes every start-up line once the first set is out, in order, each with the time it was logged', async () => {
+    const fn = await startFunction({ host: 'lean', target: 'jwks-get', env: { JWKS_STORE: `file://${store}` } });
+    try {
+      await eventually(async () => (await rawRequest(fn.url, '/jwks')).status === 200, 5_000);
+      const answered = Date.now();
+      await eventually(() => Promise.resolve(logLines(fn.output()).some((line) => line.event === 'key_set_loaded')), 5_000);
+      const lines = logLines(fn.output());
+      expect(lines.map((line) => line.event)).toEqual(['starting', 'listening', 'key_set_loaded']);
+      const times = lines.map((line) => Date.parse(line.time));
+      expect([...times].sort((a, b) => a - b)).toEqual(times);
+      // Logged while starting, before the answer: written later, the times are still theirs.
+      expect(times.at(-1)!).toBeLessThanOrEqual(answered);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('writes them within a second when no set is asked for', async () => {
+    const fn = await startFunction({ host: 'lean', target: 'jwk-get', env: { JWKS_STORE: `file://${store}` } });
+    try {
+      await eventually(() => Promise.resolve(logLines(fn.output()).filter((line) => ['starting', 'listening', 'key_set_loaded'].includes(line.event)).length === 3), 5_000);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('writes what it holds before exiting on SIGTERM, the shutdown line last', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../dist/bundle/main.cjs', import.meta.url))], {
+      env: { PATH: process.env.PATH ?? '', FUNCTION_TARGET: 'jwks-get', JWKS_STORE: `file://${store}`, PORT: String(port), HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', done));
+    // Terminated as soon as it listens: no request, and long before the logger's deadline.
+    await eventually(async () => (await rawRequest(`http://127.0.0.1:${port}`, '/healthz').catch(() => ({ status: 0 }))).status === 200, 10_000);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const events = logLines(output).map((line) => line.event);
+    expect(events).toEqual(expect.arrayContaining(['starting', 'listening', 'shutdown']));
+    expect(events.at(-1)).toBe('shutdown');
+  });
+
+  it('logs a port it cannot bind and exits 1', async () => {
+    const fn = await startFunction({ host: 'lean', target: 'jwks-get', env: { JWKS_STORE: `file://${store}` } });
+    try {
+      const port = new URL(fn.url).port;
+      const { code, output } = await runToExit({ FUNCTION_TARGET: 'jwks-get', JWKS_STORE: `file://${store}`, PORT: port, HOST: '127.0.0.1' });
+      expect(code).toBe(1);
+      expect(logLines(output).find((line) => line.event === 'listen_failed')).toMatchObject({ level: 'fatal', msg: `jwks-get cannot listen on port ${port}` });
+    } finally {
+      await fn.stop();
+    }
   });
 });
 

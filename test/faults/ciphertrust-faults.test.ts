@@ -489,7 +489,8 @@ describe('CipherTrust Manager faults, end to end (key-rotated writing a file sto
     );
   });
 
-  it('never logs the CM password, a token or private key material, through all of the above', () => {
+  it('never logs the CM password, a token or private key material, through all of the above', async () => {
+    await Promise.all([stack.keyRotated.logsWritten(), jwksGet.logsWritten()]);
     for (const output of [stack.keyRotated.output(), jwksGet.output()]) {
       expect(output.length).toBeGreaterThan(0);
       // The password (raw, escaped, URL-encoded), JWTs, bearer credentials, private JWK members.

@@ -112,7 +112,8 @@ describe('foreign writes into the file store', () => {
       expect(answer.status).toBe(200);
       expect(answer.body.toString()).not.toContain(secret);
       expect(validateSingleJwk(answer.body)).toEqual(target);
-      expect(replica.output()).toContain(`"securityEvent":"private_key_material_in_store","object":"${name}"`);
+      // Logged while it started, written once its logger has loaded (after this first answer).
+      await eventually(() => Promise.resolve(replica!.output().includes(`"securityEvent":"private_key_material_in_store","object":"${name}"`)), 5_000);
       expect(replica.output()).not.toContain(secret);
     } finally {
       await replica?.stop();

@@ -125,9 +125,12 @@ describeIfInstalled('storage faults on a file store (a tmpfs of its own)', tmpfs
     if (stack !== undefined) await stack.close();
     else await tmpfs?.close();
   });
-  afterEach(() => {
+  afterEach(async () => {
     // Through every fault: no credential or private key material in any process's log.
-    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
+    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) {
+      await fn.logsWritten();
+      expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
+    }
   });
 
   it('ENOSPC on the first file: 503 store_failed, counted, audited; serving keeps its set; the cycle after space is freed publishes', async () => {
@@ -157,7 +160,7 @@ describeIfInstalled('storage faults on a file store (a tmpfs of its own)', tmpfs
   // The bundle, copied where uid 65534 may read it (the checkout may be under a 0700 /root).
   const bundleCopy = readableBundleCopy();
   afterAll(() => rm(bundleCopy, { recursive: true, force: true }));
-  const unprivilegedMissing = unprivilegedRunMissing(NOBODY, join(bundleCopy, 'main.mjs'));
+  const unprivilegedMissing = unprivilegedRunMissing(NOBODY, join(bundleCopy, 'main.cjs'));
   itIfInstalled('EACCES (a publisher running as an unprivileged user that may not write the directory): the same, repaired once it may', unprivilegedMissing, 'permission to run a process as uid 65534', async () => {
     // The emulator's CA sits in a directory only root may read: this publisher gets a copy.
     const caDirectory = await mkdtemp(join(tmpdir(), 'jwks-ca-'));
@@ -208,9 +211,12 @@ describe('storage faults on an S3 store (a proxy in front of s3rver)', () => {
     else await backend?.close();
     await proxy?.close();
   });
-  afterEach(() => {
+  afterEach(async () => {
     // Through every fault: no credential or private key material in any process's log.
-    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
+    for (const fn of [stack!.keyRotated, serving!.jwks, serving!.jwk]) {
+      await fn.logsWritten();
+      expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack!.env) });
+    }
   });
 
   it('PUTs answered 500 InternalError: retried (S3_MAX_ATTEMPTS), then 503 store_failed; serving keeps its set; repaired after', async () => {

@@ -451,6 +451,7 @@ describe('jwks-get and jwk-get under hostile requests (lean host processes, file
   afterEach(async () => {
     await expectServing(fixture, urls);
     for (const fn of [jwks, jwk]) {
+      await fn.logsWritten();
       expect(fn.output()).not.toMatch(/request_failed|uncaught|unhandled/i);
       // Neither a canary's content nor anything secret-looking reaches a log line.
       expect(fn.output()).not.toContain(fixture.canary);

@@ -119,7 +119,10 @@ describe(`jwks-get and jwk-get under load while rotations are published (${SECON
       ];
       expect(problems).toEqual([]);
 
-      for (const fn of [jwksGet, jwkGet, stack.keyRotated]) expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack.env) });
+      for (const fn of [jwksGet, jwkGet, stack.keyRotated]) {
+        await fn.logsWritten();
+        expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack.env) });
+      }
       console.log(
         `${SECONDS} s: jwks-get ${setLoad.requests} answers (${setLoad.notModified} 304, ${setLoad.bodies.size} distinct sets), ` +
           `jwk-get ${keyLoad.requests} (${keyLoad.notModified} 304); sampler ${samples.requests} requests; ` +
