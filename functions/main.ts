@@ -1,49 +1,39 @@
 /**
- * Entry point of the runtime image (`node dist/bundle/main.mjs`, bundled from this file by
- * build/bundle.mjs), with FUNCTION_TARGET naming the function. It loads the function's handler
- * module and hosts it on a bare node:http server (shared/http/node-host.ts). functions-framework (and the express stack under it) is never
- * loaded here: it costs start-up time and memory the lean host does not use. The same handlers
- * register with functions-framework in functions/<name>/index.ts for its hosts.
+ * Entry point of the runtime image (`node dist/bundle/main.cjs`, bundled from this file by
+ * build/bundle.mjs). FUNCTION_TARGET names the function; its server module (functions/<name>/
+ * server.ts: its handler on the lean host) is loaded, and nothing else: each one is bundled whole
+ * into a file of its own, so a start reads one file of the function's code instead of a graph of
+ * shared chunks. The same handlers register with functions-framework in functions/<name>/index.ts.
  */
-import type { AddressInfo } from 'node:net';
-import { EnvReader } from '../shared/config/env.js';
-import { LOG_LEVELS } from '../shared/config/serving-config.js';
+import { EnvReader, type Env } from '../shared/config/env.js';
 import { exitOnConfigError } from '../shared/config/exit-on-config-error.js';
-import { hostHandler } from '../shared/http/node-host.js';
-import type { RequestHandler } from '../shared/http/serving-handler.js';
-import { createLogger } from '../shared/observability/logger.js';
-
-type HandlerModule = { handler?: RequestHandler };
 
 /**
  * Only these modules can be loaded: the target never becomes a path. Literal import() calls, so
- * a bundler sees each handler and can put it in a chunk of its own.
+ * the bundler sees each one (and points it at the function's bundle).
  */
-const FUNCTION_MODULES: Readonly<Record<string, () => Promise<HandlerModule>>> = {
-  'jwks-get': () => import('./jwks-get/handler.js'),
-  'jwk-get': () => import('./jwk-get/handler.js'),
-  'key-rotated': () => import('./key-rotated/handler.js'),
-  'event-dead-letter': () => import('./event-dead-letter/handler.js'),
-  'event-relay': () => import('./event-relay/handler.js'),
+const FUNCTION_SERVERS: Readonly<Record<string, () => Promise<unknown>>> = {
+  'jwks-get': () => import('./jwks-get/server.js'),
+  'jwk-get': () => import('./jwk-get/server.js'),
+  'key-rotated': () => import('./key-rotated/server.js'),
+  'event-dead-letter': () => import('./event-dead-letter/server.js'),
+  'event-relay': () => import('./event-relay/server.js'),
 };
 
-const settings = exitOnConfigError('host', () => {
-  const env = new EnvReader(process.env);
-  const target = env.oneOf('FUNCTION_TARGET', Object.keys(FUNCTION_MODULES), '');
-  if (target === '') env.problem('FUNCTION_TARGET', `must be set to one of ${Object.keys(FUNCTION_MODULES).join(', ')}`);
-  const port = env.integer('PORT', 8080, { min: 0, max: 65_535 });
-  const host = env.raw('HOST');
-  const shutdownGraceMs = env.integer('SHUTDOWN_GRACE_MS', 10_000, { min: 0, max: 120_000 });
-  const logLevel = env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+/** The function to run; throws ConfigError when FUNCTION_TARGET names none of them. */
+function functionTarget(environment: Env): string {
+  const env = new EnvReader(environment);
+  const targets = Object.keys(FUNCTION_SERVERS);
+  const target = env.oneOf('FUNCTION_TARGET', targets, '');
+  if (env.raw('FUNCTION_TARGET') === undefined) env.problem('FUNCTION_TARGET', `must be set to one of ${targets.join(', ')}`);
   env.finish();
-  return { target, port, host, shutdownGraceMs, logLevel };
-});
+  return target;
+}
 
-const loadHandlerModule = FUNCTION_MODULES[settings.target];
-if (loadHandlerModule === undefined) throw new Error(`no handler module for ${settings.target}`);
-const { handler } = await loadHandlerModule();
-if (handler === undefined) throw new Error(`function ${settings.target} exports no handler`);
-const logger = createLogger({ service: settings.target, level: settings.logLevel });
-const server = await hostHandler(handler, { ...settings, logger });
-const { address, port } = server.address() as AddressInfo;
-logger.info({ event: 'listening', address, port }, `${settings.target} listening on ${address}:${port}`);
+const target = exitOnConfigError('host', () => functionTarget(process.env));
+// Any failure to start ends the process as an uncaught error would: the stack on stderr, exit 1
+// (explicitly: a function's timers may already be running).
+FUNCTION_SERVERS[target]!().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -55,7 +55,7 @@ process.on('SIGINT', () => stopAll(0));
 process.on('SIGTERM', () => stopAll(0));
 
 function spawnFunction(target: string, listenPort: number, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [resolve(distRoot, 'bundle/main.mjs')], {
+  const child = spawn(process.execPath, [resolve(distRoot, 'bundle/main.cjs')], {
     env: { ...baseEnv, ...env, FUNCTION_TARGET: target, PORT: String(listenPort), HOST: '127.0.0.1' },
     stdio: 'inherit',
   });

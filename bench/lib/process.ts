@@ -75,7 +75,7 @@ export async function startServer(spec: ServerSpec): Promise<BenchServer> {
 
 export type ServedTarget = 'jwks-get' | 'jwk-get';
 
-/** A serving function on the lean host (dist/bundle/main.mjs, what the image runs) or on functions-framework's. */
+/** A serving function on the lean host (dist/bundle/main.cjs, what the image runs) or on functions-framework's. */
 export async function startServingFunction(host: HostKind, target: ServedTarget, env: Record<string, string>): Promise<BenchServer> {
   const port = await freePort();
   const source = fileURLToPath(new URL(`../../functions/${target}/index.js`, import.meta.url));

@@ -26,7 +26,7 @@ interface Host {
   args(port: number): string[];
 }
 
-const LEAN: Host = { subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.mjs)", args: () => leanHostArgs() };
+const LEAN: Host = { subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.cjs)", args: () => leanHostArgs() };
 const BARE: Host = { subject: 'bare node:http server (bench/lib/cold-bare-server.ts)', args: () => [resolve(repo, 'dist/bench/lib/cold-bare-server.js')] };
 const FRAMEWORK: Host = {
   subject: 'jwks-get, functions-framework host',

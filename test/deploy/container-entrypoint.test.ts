@@ -40,6 +40,8 @@ const packageJson = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
 const APP_ROOT = '/opt/app-root/src';
 /** What the runtime stage may hold, relative to the app root; nothing else. */
 const RUNTIME_CONTENT = ['dist/bundle'];
+/** One bundle per function (build/bundle.mjs), under dist/bundle/. */
+const FUNCTION_BUNDLES = ['jwks-get', 'jwk-get', 'key-rotated', 'event-dead-letter', 'event-relay'].map((name) => `functions/${name}`);
 const NEVER_IN_IMAGE = ['emulator', 'scripts', 'test'];
 /** `<version>-<build>`, e.g. 9.7-1778604817: a release tag, unlike `latest`, `1` or `9.7`. */
 const RELEASE_TAG = /^\d+(\.\d+)*-\d+$/;
@@ -197,7 +199,7 @@ describe('Containerfile', () => {
 
   it('starts node on the lean host in exec form: no shell, no npm, no ENTRYPOINT in front', () => {
     // No V8 flag: it would cost the serving functions' cold start (see the Containerfile).
-    expect(runtime.cmd).toEqual({ form: 'exec', argv: ['node', 'dist/bundle/main.mjs'] });
+    expect(runtime.cmd).toEqual({ form: 'exec', argv: ['node', 'dist/bundle/main.cjs'] });
     if (runtime.cmd?.form === 'exec') expect(runtime.cmd.argv.filter((arg) => /\bnpm\b/.test(arg))).toEqual([]);
     expect(runtime.entrypoint).toBeUndefined();
   });
@@ -292,8 +294,9 @@ describe('Containerfile', () => {
       expect(bundle.stdout + bundle.stderr).toBe('');
       expect(bundle.code).toBe(0);
       expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'bundle', 'bundle-meta.json', 'functions', 'shared']);
-      await expect(lstat(join(context, 'dist/bundle/main.mjs'))).resolves.toBeDefined();
-      await expect(lstat(join(context, 'dist/bundle/jwks-refresh.mjs'))).resolves.toBeDefined();
+      for (const program of ['main', 'jwks-refresh', ...FUNCTION_BUNDLES]) {
+        await expect(lstat(join(context, `dist/bundle/${program}.cjs`))).resolves.toBeDefined();
+      }
     } finally {
       await rm(context, { recursive: true, force: true });
     }
@@ -392,8 +395,10 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect((await readdir(layout)).sort()).toEqual(['dist']);
     expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle']);
     const files = (await readdir(join(layout, 'dist/bundle'), { recursive: true })).map(String);
-    expect(files).toEqual(expect.arrayContaining(['main.mjs', 'jwks-refresh.mjs']));
-    expect(files.filter((file) => !/^(chunks\/)?[\w-]+\.mjs$/.test(file) && file !== 'chunks')).toEqual([]);
+    expect(files).toEqual(expect.arrayContaining(['main.cjs', 'jwks-refresh.cjs', ...FUNCTION_BUNDLES.map((name) => `${name}.cjs`)]));
+    // Code only: CommonJS files, under chunks/<program>/ for what a program loads on first use.
+    const directories = ['chunks', 'functions', ...files.filter((file) => /^chunks\/[\w-]+$/.test(file))];
+    expect(files.filter((file) => !/^(functions\/|chunks\/[\w-]+\/)?[\w-]+\.cjs$/.test(file) && !directories.includes(file))).toEqual([]);
   });
 
   it('finds no node_modules up the tree, so a dependency left out of the bundle fails here as in the image', async () => {
@@ -409,8 +414,8 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     const meta = JSON.parse(readFileSync(join(repo, 'dist/bundle-meta.json'), 'utf8')) as {
       outputs: Record<string, { inputs: Record<string, unknown>; imports: { path: string; kind: string }[] }>;
     };
-    const handlerChunk = Object.keys(meta.outputs).find((output) => Object.hasOwn(meta.outputs[output]!.inputs, 'dist/functions/jwks-get/handler.js'));
-    expect(handlerChunk).toBeDefined();
+    const handlerBundle = Object.keys(meta.outputs).find((output) => Object.hasOwn(meta.outputs[output]!.inputs, 'dist/functions/jwks-get/handler.js'));
+    expect(handlerBundle).toBe('dist/bundle/functions/jwks-get.cjs');
     // Everything loaded with it: its static imports, transitively (dynamic imports wait for use).
     const loaded = new Set<string>();
     const visit = (output: string): void => {
@@ -418,8 +423,8 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
       loaded.add(output);
       for (const imported of meta.outputs[output].imports) if (imported.kind === 'import-statement') visit(imported.path);
     };
-    visit('dist/bundle/main.mjs');
-    visit(handlerChunk!);
+    visit('dist/bundle/main.cjs');
+    visit(handlerBundle!);
     const inputs = [...loaded].flatMap((output) => Object.keys(meta.outputs[output]!.inputs));
     expect(inputs).toContain('dist/shared/store/file-store.js');
     expect(inputs.filter((input) => /node_modules\/@(aws-sdk|smithy)\//.test(input))).toEqual([]);
@@ -437,6 +442,9 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect(jwks.headers['content-type']).toBe('application/jwk-set+json');
     expect(jwks.body.equals(published)).toBe(true);
     expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
+    // Its logger is a chunk loaded after the first answer: the lines prove it loads from the layout.
+    const events = fn.output().trim().split('\n').map((line) => (JSON.parse(line) as { event: string }).event);
+    expect(events).toEqual(['starting', 'listening', 'key_set_loaded', 'shutdown']);
   });
 
   it('jwk-get: ready on /readyz and serves a published key, then exits 0 on SIGTERM', async () => {
@@ -469,10 +477,11 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
   });
 
-  it('every FUNCTION_TARGET that main.mjs accepts starts from the layout, is alive on /healthz and exits 0 on SIGTERM', async () => {
-    const main = readFileSync(join(layout, 'dist/bundle/main.mjs'), 'utf8');
-    const table = /FUNCTION_MODULES\s*=\s*\{([^}]*)\}/.exec(main)?.[1] ?? '';
-    const modules = [...table.matchAll(/"([^"]+)":\s*\(\)\s*=>\s*import\("([^"]+)"\)/g)].map(([, target, module]) => ({ target: target!, module: module! }));
+  it('every FUNCTION_TARGET that main.cjs accepts starts from the layout, is alive on /healthz and exits 0 on SIGTERM', async () => {
+    const main = readFileSync(join(layout, 'dist/bundle/main.cjs'), 'utf8');
+    const table = /FUNCTION_SERVERS\s*=\s*\{([^}]*)\}/.exec(main)?.[1] ?? '';
+    const modules = [...table.matchAll(/"([^"]+)":\s*\(\)\s*=>.*?require\("([^"]+)"\)/g)].map(([, target, module]) => ({ target: target!, module: module! }));
+    expect(modules.map((entry) => entry.module).sort()).toEqual(FUNCTION_BUNDLES.map((name) => `./${name}.cjs`).sort());
     expect(modules.map((entry) => entry.target)).toEqual(expect.arrayContaining(['jwks-get', 'jwk-get', 'key-rotated']));
     for (const { target, module } of modules) {
       await expect(lstat(join(layout, 'dist/bundle', module))).resolves.toBeDefined();
@@ -485,7 +494,7 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
   }, 60_000);
 
   it('jwks-refresh (the CronJob command) runs from the layout: --help exits 0', async () => {
-    const help = await runToExit(process.execPath, ['dist/bundle/jwks-refresh.mjs', '--help'], { cwd: layout, env: imageEnv({}) });
+    const help = await runToExit(process.execPath, ['dist/bundle/jwks-refresh.cjs', '--help'], { cwd: layout, env: imageEnv({}) });
     expect(help.stderr).toBe('');
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: jwks-refresh');

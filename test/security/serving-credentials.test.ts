@@ -101,7 +101,7 @@ describe('serving functions refuse CipherTrust credentials', () => {
   });
 
   it('never loads the CM client or the publisher configuration (compiled module graph)', async () => {
-    const entries = ['functions/main.js', ...SERVING.flatMap((target) => [`functions/${target}/handler.js`, `functions/${target}/index.js`])];
+    const entries = ['functions/main.js', ...SERVING.flatMap((target) => ['handler', 'index', 'server'].map((module) => `functions/${target}/${module}.js`))];
     const reached = await moduleGraph(entries.map((entry) => join(repo, 'dist', entry)));
     const relative = [...reached].map((file) => file.slice(join(repo, 'dist').length + 1));
     // The walk did follow the serving code (so an empty graph cannot pass).
@@ -119,8 +119,8 @@ async function moduleGraph(entries: readonly string[]): Promise<Set<string>> {
     if (seen.has(file)) continue;
     seen.add(file);
     const code = await readFile(file, 'utf8');
-    // main.js imports the handler FUNCTION_TARGET names, one per process: its dynamic imports are
-    // not followed (the serving handlers are entries of their own).
+    // main.js imports the server module FUNCTION_TARGET names, one per process: its dynamic imports
+    // are not followed (the serving functions' modules are entries of their own).
     const imports = file.endsWith(`${sep}functions${sep}main.js`) ? /(?:\bfrom\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g : /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)'(\.{1,2}\/[^']+)'/g;
     for (const match of code.matchAll(imports)) pending.push(resolve(dirname(file), match[1]!));
   }

@@ -1,0 +1,5 @@
+/** jwk-get on the lean host: what the runtime image runs for FUNCTION_TARGET=jwk-get (through main.ts). */
+import { serveOnLeanHost } from '../lean-host.js';
+import { handler, logger } from './handler.js';
+
+serveOnLeanHost('jwk-get', handler, logger);
