@@ -3,7 +3,8 @@
  * measure each other), each against its anchor measured in the same run. Prints a table, writes
  * bench/results/latest.json, exits 1 when a target is missed.
  *   BENCH_QUICK=1      short smoke run (figures not meaningful)
- *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication, eventing)
+ *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication, eventing, sustained-memory)
+ *   BENCH_SUSTAINED_SECONDS=n  seconds of load per server in sustained-memory (default 90)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { runEventing } from './scenarios/eventing.js';
 import { runPropagation } from './scenarios/propagation.js';
 import { runPublication } from './scenarios/publication.js';
 import { runRotationUnderLoad } from './scenarios/rotation-under-load.js';
+import { runSustainedMemory } from './scenarios/sustained-memory.js';
 import { runThroughput } from './scenarios/throughput.js';
 
 const SCENARIOS: Readonly<Record<string, (options: BenchOptions) => Promise<ScenarioResult[]>>> = {
@@ -24,6 +26,7 @@ const SCENARIOS: Readonly<Record<string, (options: BenchOptions) => Promise<Scen
   propagation: runPropagation,
   publication: runPublication,
   eventing: runEventing,
+  'sustained-memory': runSustainedMemory,
 };
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -34,6 +37,7 @@ const options: BenchOptions = {
   rotations: quick ? 3 : 20,
   totalKeys: quick ? 1000 : 10_000,
   selectedKeys: quick ? 100 : 1000,
+  sustainedSeconds: sustainedSeconds(process.env.BENCH_SUSTAINED_SECONDS, quick ? 5 : 90),
   quick,
 };
 
@@ -90,6 +94,13 @@ function printTable(all: readonly ScenarioResult[]): void {
 function format(value: number): string {
   if (!Number.isFinite(value)) return String(value);
   return Math.abs(value) >= 100 ? Math.round(value).toString() : (Math.round(value * 100) / 100).toString();
+}
+
+function sustainedSeconds(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 4 || seconds > 3600) throw new Error(`BENCH_SUSTAINED_SECONDS: ${JSON.stringify(value)} is not a whole number of seconds from 4 to 3600`);
+  return seconds;
 }
 
 function versionOf(command: string, args: string[]): string {

@@ -18,6 +18,8 @@ export interface RssFigures {
 }
 
 export interface RssSampler {
+  /** Highest VmRSS seen so far, in MiB; the sampler keeps running. */
+  peakSoFarMb(): number;
   stop(): RssFigures;
 }
 
@@ -35,6 +37,7 @@ export function sampleRss(pid: number, intervalMs = 200): RssSampler {
   sample();
   const timer = setInterval(sample, intervalMs);
   return {
+    peakSoFarMb: () => mib(peak),
     stop() {
       clearInterval(timer);
       sample();

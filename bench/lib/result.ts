@@ -39,5 +39,7 @@ export interface BenchOptions {
   /** Scale of the publication scenario (default 10,000 keys, 1,000 selected; quick: 1,000 and 100). */
   readonly totalKeys: number;
   readonly selectedKeys: number;
+  /** Seconds of load per server in the sustained-memory scenario (default 90; quick: 5). */
+  readonly sustainedSeconds: number;
   readonly quick: boolean;
 }
