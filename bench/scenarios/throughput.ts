@@ -94,7 +94,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
         `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); bare node:http and functions-framework rows have no target`,
         tool === 'wrk'
           ? 'non2xx: answers with status > 399 (wrk summary.errors.status); socket_errors: connect + read + write + timeout (2 s)'
-          : 'non2xx: answers outside 2xx (autocannon); socket_errors: autocannon errors, timeouts (2 s) included; latencies have 1 ms resolution',
+          : 'non2xx: answers with status > 399 (autocannon statusCodeStats); socket_errors: autocannon errors, timeouts (2 s) included; latencies have 1 ms resolution',
       ],
     },
     {
