@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,13 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
   let running: Awaited<ReturnType<typeof start>> | undefined = await start(0);
   const endpoint = `http://127.0.0.1:${running.port}`;
   const port = running.port;
+  /** The port holder while interrupted; close() releases it if the test never brought S3 back. */
+  let blocker: Server | undefined;
+  const release = async (): Promise<void> => {
+    const held = blocker;
+    blocker = undefined;
+    if (held !== undefined) await new Promise<void>((resolve) => held.close(() => resolve()));
+  };
   return {
     endpoint,
     bucket,
@@ -42,19 +49,21 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
       running = undefined;
       // Hold the port while "down" (every connection is reset), so that no other process of a
       // loaded test run takes it and the server can come back on the same address.
-      const blocker = createServer((socket) => socket.destroy());
+      const holder = createServer((socket) => socket.destroy());
+      blocker = holder;
       await new Promise<void>((resolve, reject) => {
-        blocker.once('error', reject);
-        blocker.listen(port, '127.0.0.1', resolve);
+        holder.once('error', reject);
+        holder.listen(port, '127.0.0.1', resolve);
       });
       return async () => {
-        await new Promise<void>((resolve) => blocker.close(() => resolve()));
+        await release();
         running = await start(port);
       };
     },
     async close() {
       await stop(running?.server);
       running = undefined;
+      await release();
       await rm(directory, { recursive: true, force: true });
     },
   };
