@@ -9,7 +9,7 @@ import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, leanHostArgs, type HostKind } from '../../test/support/processes.js';
+import { freePort, leanHostArgs, manifestNodeOptions, type HostKind } from '../../test/support/processes.js';
 import { pollUntil } from './cold-timing.js';
 
 export interface BenchServer {
@@ -77,16 +77,34 @@ export type ServedTarget = 'jwks-get' | 'jwk-get';
 
 /** A serving function on the lean host (dist/bundle/main.cjs, what the image runs) or on functions-framework's. */
 export async function startServingFunction(host: HostKind, target: ServedTarget, env: Record<string, string>): Promise<BenchServer> {
+  if (host === 'lean') return startLeanFunction(target, env, '/readyz');
   const port = await freePort();
   const source = fileURLToPath(new URL(`../../functions/${target}/index.js`, import.meta.url));
   const framework = join(dirname(createRequire(import.meta.url).resolve('@google-cloud/functions-framework')), 'main.js');
   return startServer({
-    subject: `${target} (${host === 'lean' ? 'lean host' : 'functions-framework'})`,
+    subject: `${target} (functions-framework)`,
     command: process.execPath,
-    args: host === 'lean' ? leanHostArgs() : [framework, `--target=${target}`, `--source=${source}`, `--port=${port}`],
+    args: [framework, `--target=${target}`, `--source=${source}`, `--port=${port}`],
     env: { ...baseEnv(), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
     port,
     readyPath: '/readyz',
+  });
+}
+
+/**
+ * Any function as deployed: the image's CMD (the lean host) with the NODE_OPTIONS its Knative
+ * manifest sets, so a flag added to a manifest is measured here too.
+ */
+export async function startLeanFunction(target: string, env: Record<string, string>, readyPath: string): Promise<BenchServer> {
+  const port = await freePort();
+  const nodeOptions = manifestNodeOptions(target);
+  return startServer({
+    subject: `${target} (lean host)`,
+    command: process.execPath,
+    args: leanHostArgs(),
+    env: { ...baseEnv(), ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
+    port,
+    readyPath,
   });
 }
 

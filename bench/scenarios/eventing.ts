@@ -10,10 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ROTATION_EVENT_TYPES } from '../../shared/events/rotation-events.js';
-import { freePort, leanHostArgs, manifestNodeOptions } from '../../test/support/processes.js';
 import { defaultLoadTool, runLoad, type LoadRequest, type LoadResult } from '../lib/load.js';
 import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures } from '../lib/memory.js';
-import { baseEnv, startServer, type BenchServer } from '../lib/process.js';
+import { startLeanFunction, type BenchServer } from '../lib/process.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
 
 type EventingTarget = 'event-relay' | 'event-dead-letter';
@@ -82,16 +81,7 @@ export async function runEventing(options: BenchOptions): Promise<ScenarioResult
 }
 
 async function measure(target: EventingTarget, env: Record<string, string>, request: LoadRequest, options: BenchOptions): Promise<{ load: LoadResult; memory: RssFigures }> {
-  const port = await freePort();
-  const server: BenchServer = await startServer({
-    subject: `${target} (lean host)`,
-    command: process.execPath,
-    args: leanHostArgs(),
-    // As its manifest deploys it, NODE_OPTIONS included.
-    env: { ...baseEnv(), ...nodeOptionsOf(target), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
-    port,
-    readyPath: '/healthz',
-  });
+  const server: BenchServer = await startLeanFunction(target, env, '/healthz');
   try {
     // Warm-up: the code the load runs is compiled before it is measured.
     await runLoad({ url: `${server.url}/`, connections: options.connections, seconds: options.quick ? 1 : 2, request });
@@ -118,9 +108,4 @@ async function startBroker(): Promise<{ url: string; server: Server; received: n
   await new Promise<void>((resolve) => broker.server.listen(0, '127.0.0.1', resolve));
   broker.url = `http://127.0.0.1:${(broker.server.address() as AddressInfo).port}/jwks/jwks`;
   return broker;
-}
-
-function nodeOptionsOf(target: EventingTarget): Record<string, string> {
-  const nodeOptions = manifestNodeOptions(target);
-  return nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions };
 }

@@ -1,8 +1,8 @@
 /**
  * Issue 6, throughput (1) and memory (6): jwks-get and jwk-get on the lean host under 50
  * connections, against nginx serving the same bytes (the anchor of the ratio target), a bare
- * node:http server (what Node.js itself costs; a row, no target) and jwks-get on
- * functions-framework's host (a row, no target). One server at a time, each warmed up before it is
+ * node:http server (what Node.js itself costs; a row, no target) and the same two handlers on
+ * functions-framework's host (rows, no target). One server at a time, each warmed up before it is
  * measured, while its resident memory is sampled for scenario 6.
  */
 import { rm } from 'node:fs/promises';
@@ -22,7 +22,7 @@ const MIN_RATIO_TO_NGINX = 0.5;
 const MAX_P99_MS = 10;
 
 interface Subject {
-  readonly key: 'nginx' | 'bare' | 'jwks-lean' | 'jwk-lean' | 'jwks-ff';
+  readonly key: 'nginx' | 'bare' | 'jwks-lean' | 'jwk-lean' | 'jwks-ff' | 'jwk-ff';
   /** The function's memory is a scenario 6 row; the anchors' is not. */
   readonly isFunction: boolean;
   readonly path: string;
@@ -50,6 +50,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
     { key: 'jwks-lean', isFunction: true, path: '/jwks', expected: body, start: () => startServingFunction('lean', 'jwks-get', env) },
     { key: 'jwk-lean', isFunction: true, path: `/jwk/${key.kid}`, expected: serializeKey(key), start: () => startServingFunction('lean', 'jwk-get', env) },
     { key: 'jwks-ff', isFunction: true, path: '/jwks', expected: body, start: () => startServingFunction('functions-framework', 'jwks-get', env) },
+    { key: 'jwk-ff', isFunction: true, path: `/jwk/${key.kid}`, expected: serializeKey(key), start: () => startServingFunction('functions-framework', 'jwk-get', env) },
   ];
   const subjects = candidates.filter((subject) => hasNginx || subject.key !== 'nginx');
   const loadBefore = loadavg()[0] ?? 0;
@@ -107,7 +108,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       notes: [
         ...common,
         'peak_rss_mb: highest VmRSS of /proc/<pid>/status, sampled every 200 ms during the measured load; vm_hwm_mb: VmHWM (the kernel\'s peak since start) at the end; MB here = MiB; the limit is 100 MB = 10^8 bytes = 95.4 MiB',
-        'targets on the lean host (what production runs); the functions-framework row has no target. key-rotated is measured by the publication scenarios, not here',
+        'targets on the lean host (what production runs); the functions-framework rows have no target. key-rotated is measured by the publication scenarios, not here',
       ],
     },
   ];
