@@ -14,6 +14,7 @@ import type { EmulatorFaults, Endpoint, FaultEndpoint } from './types.js';
 export const FAULT_ENDPOINTS: readonly FaultEndpoint[] = [
   'any',
   'auth',
+  'auth_revoke',
   'list',
   'get',
   'create',

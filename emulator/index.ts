@@ -4,6 +4,7 @@
  * never part of the runtime image.
  */
 import { pino } from 'pino';
+import { Accounts } from './accounts.js';
 import { TokenService } from './auth.js';
 import { EventNotifier } from './events.js';
 import { FaultController } from './faults.js';
@@ -15,10 +16,13 @@ import type { EmulatorOptions, RunningEmulator } from './types.js';
 
 export type {
   CmKeyResource,
+  ClientRegistration,
   CreateKeyInput,
   EmulatorFaults,
   EmulatorKeys,
+  EmulatorLogins,
   EmulatorOptions,
+  EmulatorUser,
   Endpoint,
   FaultEndpoint,
   KeyChanges,
@@ -50,7 +54,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     keyMaterial: options.keyMaterial ?? nodeCryptoKeyMaterial,
     onChange: (kind, key) => notifier.publish(kind, key),
   });
-  const tokens = new TokenService({ users: options.users ?? { admin: 'admin' }, durationSeconds, now });
+  const refreshTokenLifetimeMinutes = options.refreshTokenLifetimeMinutes === undefined ? undefined : positiveInteger(options.refreshTokenLifetimeMinutes, 'refreshTokenLifetimeMinutes');
+  const accounts = new Accounts(options.users ?? { admin: 'admin' }, options.clients);
+  const tokens = new TokenService({ accounts, durationSeconds, refreshTokenLifetimeMinutes, now });
   const faults = new FaultController(registry, tokens);
   const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false }, logger);
   const port = await server.listen(host, options.port ?? 9443);
@@ -65,6 +71,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     issueClientCertificate: (commonName) => issueClientCertificate(options.tlsDir, commonName),
     keys: registry,
     faults,
+    logins: tokens,
     requests: server.requests,
     clearRequests: () => {
       server.requests.length = 0;

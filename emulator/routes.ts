@@ -8,7 +8,7 @@ import { type CmError, badRequest, invalidParam, methodNotAllowed, notFound } fr
 import type { FaultController } from './faults.js';
 import { applyListQuery, parseListQuery } from './key-query.js';
 import type { KeyRegistry, LookupType } from './objects.js';
-import type { CmKeyResource, Endpoint } from './types.js';
+import type { ClientRegistration, CmKeyResource, Endpoint } from './types.js';
 
 export interface RouteDependencies {
   readonly registry: KeyRegistry;
@@ -54,6 +54,15 @@ export function matchRoute(method: string, pathname: string, deps: RouteDependen
   };
 
   if (pathname === '/api/v1/auth/tokens') return byMethod({ POST: route('auth', false, (context) => issueToken(deps, context)) });
+  // The holder revokes its refresh token by presenting it (with its client_id): no bearer needed.
+  if (pathname === '/api/v1/auth/revoke') return byMethod({ POST: route('auth_revoke', false, (context) => revokeToken(deps, context)) });
+  // Control API, like the fault endpoint (never faulted): refresh tokens issued, client registration.
+  if (pathname === '/emulator/v1/refresh-tokens') {
+    return byMethod({ GET: route('faults', true, () => ok(200, { issued: deps.tokens.refreshTokensIssued, resources: deps.tokens.listRefreshTokens() })) });
+  }
+  if (pathname === '/emulator/v1/clients') {
+    return byMethod({ POST: route('faults', true, (context) => ok(201, { client_id: deps.tokens.registerClient(clientRegistration(context.body)) })) });
+  }
   if (pathname === '/emulator/v1/faults') {
     return byMethod({
       GET: route('faults', true, () => ok(200, deps.faults.describe())),
@@ -97,6 +106,20 @@ function ok(status: number, body: unknown): RouteResult {
 
 async function issueToken(deps: RouteDependencies, context: RouteContext): Promise<RouteResult> {
   return ok(200, await deps.tokens.issue(context.body, context.certificate));
+}
+
+function revokeToken(deps: RouteDependencies, context: RouteContext): RouteResult {
+  deps.tokens.revoke(context.body);
+  return ok(200, {});
+}
+
+function clientRegistration(body: Record<string, unknown>): ClientRegistration {
+  return {
+    clientId: optionalString(body, 'client_id'),
+    commonName: optionalString(body, 'common_name'),
+    certificateFingerprint: optionalString(body, 'certificate_fingerprint'),
+    domain: optionalString(body, 'domain'),
+  };
 }
 
 function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {

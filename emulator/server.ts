@@ -191,7 +191,8 @@ function clientCertificate(request: IncomingMessage): ClientCertificate {
   const socket = request.socket as TLSSocket;
   const subject = socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined;
   const commonName = subject?.CN;
-  return { authorized: socket.authorized, commonName: typeof commonName === 'string' ? commonName : undefined };
+  const fingerprint256 = socket.getPeerCertificate().fingerprint256 as string | undefined;
+  return { authorized: socket.authorized, commonName: typeof commonName === 'string' ? commonName : undefined, fingerprint256: fingerprint256 || undefined };
 }
 
 function firstValues(query: URLSearchParams): Record<string, string> {

@@ -13,8 +13,12 @@ export interface EmulatorOptions {
   port?: number;
   /** ca.pem, the server certificate and key, issued client certificates. Created if missing. */
   tlsDir: string;
-  /** username -> password; default { admin: 'admin' }. */
-  users?: Record<string, string>;
+  /** username -> password (a user of the root domain) or a user in another domain; default { admin: 'admin' }. */
+  users?: Record<string, string | EmulatorUser>;
+  /** Clients registered for the client_credential grant (also: RunningEmulator.logins.registerClient). */
+  clients?: ClientRegistration[];
+  /** Lifetime of refresh tokens whose login sets none (`refresh_token_lifetime`); default: they never expire, as CM's. */
+  refreshTokenLifetimeMinutes?: number;
   /** Default 300 (CM's default). */
   tokenDurationSeconds?: number;
   /** PEM of RSA `publickey`: 'pkcs1' = BEGIN RSA PUBLIC KEY (default), 'spki' = BEGIN PUBLIC KEY. EC is always SPKI. */
@@ -37,7 +41,35 @@ export interface EmulatorOptions {
   logger?: Logger;
 }
 
-export type Endpoint = 'auth' | 'list' | 'get' | 'create' | 'version' | 'revoke' | 'reactivate' | 'destroy' | 'patch' | 'faults' | 'other';
+/** A CM user: created in `authDomain` (default root), may work there and in `domains`. */
+export interface EmulatorUser {
+  password: string;
+  authDomain?: string;
+  domains?: string[];
+}
+
+/**
+ * A client registered for the client_credential grant, bound to a certificate from the emulator's
+ * CA by its CN or its SHA-256 fingerprint (hex, colons allowed). clientId: random when not given.
+ */
+export interface ClientRegistration {
+  clientId?: string;
+  commonName?: string;
+  certificateFingerprint?: string;
+  /** The domain the client works in; default root. */
+  domain?: string;
+}
+
+/** Logins as the emulator saw them: refresh tokens issued (never the tokens) and client registrations. */
+export interface EmulatorLogins {
+  /** Every refresh token issued since start (logins and renewals), revoked and expired ones included. */
+  readonly refreshTokensIssued: number;
+  listRefreshTokens(): { id: string; username: string; domain: string; clientId: string; createdAt: string; expiresAt: string | undefined; revoked: boolean; expired: boolean }[];
+  /** Returns the client id. */
+  registerClient(registration: ClientRegistration): string;
+}
+
+export type Endpoint = 'auth' | 'auth_revoke' | 'list' | 'get' | 'create' | 'version' | 'revoke' | 'reactivate' | 'destroy' | 'patch' | 'faults' | 'other';
 
 export interface RecordedRequest {
   method: string;
@@ -166,6 +198,7 @@ export interface RunningEmulator {
   issueClientCertificate(commonName: string): Promise<{ certFile: string; keyFile: string }>;
   readonly keys: EmulatorKeys;
   readonly faults: EmulatorFaults;
+  readonly logins: EmulatorLogins;
   readonly requests: readonly RecordedRequest[];
   clearRequests(): void;
   setEventSink(url: string | undefined): void;

@@ -55,7 +55,7 @@ describe('authentication', () => {
   const clock = new ManualClock();
   let emulator: TestEmulator;
   beforeAll(async () => {
-    emulator = await startTestEmulator({ users: { admin: 'admin', alice: 's3cret' }, now: clock.now });
+    emulator = await startTestEmulator({ users: { admin: { password: 'admin', domains: ['engineering'] }, alice: 's3cret' }, now: clock.now });
   });
   afterAll(() => emulator.stop());
   afterEach(() => emulator.faults.clear());
@@ -121,7 +121,8 @@ describe('authentication', () => {
   });
 
   test('client_credential needs a client certificate from the emulator CA', async () => {
-    const body = { grant_type: 'client_credential' };
+    const clientId = emulator.logins.registerClient({ commonName: 'publisher-service' });
+    const body = { grant_type: 'client_credential', client_id: clientId };
     const refused = await call(emulator, 'POST', tokens, { body });
     expect(refused.status).toBe(401);
     expect(refused.json).toMatchObject({ code: 5, codeDesc: 'NCERRUnauthorizedAccess' });
@@ -129,7 +130,7 @@ describe('authentication', () => {
     const certificate = await emulator.issueClientCertificate('publisher-service');
     const accepted = await call(emulator, 'POST', tokens, { body, clientCert: certificate });
     expect(accepted.status).toBe(200);
-    expect(decodeJwt(accepted.json.jwt as string)).toMatchObject({ sub: 'client|publisher-service', preferred_username: 'publisher-service' });
+    expect(decodeJwt(accepted.json.jwt as string)).toMatchObject({ sub: `client|${clientId}`, preferred_username: 'publisher-service', client_id: clientId });
     expect((await call(emulator, 'GET', KEYS, { token: accepted.json.jwt as string })).status).toBe(200);
 
     // A certificate from another CA is presented but not trusted.
