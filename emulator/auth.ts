@@ -8,7 +8,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, errors, jwtVerify } from 'jose';
-import { Accounts, ROOT_DOMAIN, type ClientCertificate } from './accounts.js';
+import { ROOT_DOMAIN, type Accounts, type ClientCertificate } from './accounts.js';
 import { invalidParam, notFound, unauthorized } from './errors.js';
 import { RefreshTokenStore, type LoginSubject, type RefreshTokenInfo } from './refresh-tokens.js';
 import type { ClientRegistration, EmulatorLogins } from './types.js';
