@@ -79,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ dryRun, ...result }, null, 2));
     return exitCodeOf(result);
   } finally {
+    // A run logs in once: its refresh token would otherwise stay live in CM forever (one per run).
+    await publisher.signOut();
     publisher.close();
   }
 }

@@ -34,11 +34,11 @@ export function readHostSettings(environment: Env): HostSettings {
  * per process, so its lines stay in order). A refused setting exits 78 (exitOnConfigError); a
  * port that cannot be bound is logged and exits 1, as nothing would ever be served.
  */
-export function serveOnLeanHost(target: string, handler: RequestHandler, logger: Logger): void {
+export function serveOnLeanHost(target: string, handler: RequestHandler, logger: Logger, hooks: { beforeExit?: () => Promise<void> } = {}): void {
   const settings = exitOnConfigError('host', () => readHostSettings(process.env));
   // A logger that holds its records until loaded must write them before the process exits.
   const logsWritten = (): Promise<void> => (logger instanceof DeferredLogger ? logger.load() : Promise.resolve());
-  hostHandler(handler, { ...settings, logger, logsWritten }).then(
+  hostHandler(handler, { ...settings, logger, logsWritten, ...hooks }).then(
     (server) => {
       const { address, port } = server.address() as AddressInfo;
       logger.info({ event: 'listening', address, port }, `${target} listening on ${address}:${port}`);

@@ -13,3 +13,5 @@ const runtime = exitOnConfigError('key-rotated', () => startKeyRotatedFunction(p
 
 export const handler: RequestHandler = runtime.handler;
 export const logger: Logger = runtime.logger;
+/** On SIGTERM, once drained: revokes the CM refresh token this process obtained (lean host only; functions-framework exits at once). */
+export const beforeExit = (): Promise<void> => runtime.publisher.signOut();

@@ -13,6 +13,8 @@ export interface HostOptions {
   readonly shutdownGraceMs: number;
   /** Resolves when every record logged so far is written (a logger that loads late); awaited before exit. */
   readonly logsWritten?: () => Promise<void>;
+  /** Runs once the connections are drained, before exit (e.g. revoking a CM refresh token); bounded by shutdownGraceMs. */
+  readonly beforeExit?: () => Promise<void>;
 }
 
 /**
@@ -35,9 +37,13 @@ export async function hostHandler(handler: RequestHandler, options: HostOptions)
   const exit = (): void => {
     void (options.logsWritten?.() ?? Promise.resolve()).finally(() => process.exit(0));
   };
+  let leaving: Promise<void> | undefined;
+  const drained = (): void => {
+    leaving ??= (options.beforeExit?.() ?? Promise.resolve()).catch(() => undefined).then(exit);
+  };
   const shutdown = (signal: string): void => {
     options.logger.info({ event: 'shutdown', signal }, 'draining connections before exit');
-    server.close(exit);
+    server.close(drained);
     server.closeIdleConnections();
     setTimeout(exit, options.shutdownGraceMs).unref();
   };

@@ -15,7 +15,15 @@ export interface Publisher {
   readonly store: KeySetStore;
   /** Releases sockets (CM keep-alive connections, S3 client) so a one-shot process can exit. */
   close(): void;
+  /**
+   * On the way out: revokes the CM refresh token this process's password login obtained, waiting
+   * at most `deadlineMs`. Best effort, logged, never throws.
+   */
+  signOut(deadlineMs?: number): Promise<void>;
 }
+
+/** Long enough for one CM round trip, short enough for a pod's termination grace period. */
+const SIGN_OUT_DEADLINE_MS = 2000;
 
 /** Wires CM access, the store and the cycle from a validated configuration. */
 export function createPublisher(config: PublisherConfig, logger: Logger, options: { defaultMetrics: boolean } = { defaultMetrics: true }): Publisher {
@@ -31,7 +39,7 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
     maxSockets: cm.concurrency + 1,
     observe: (endpoint, status, seconds) => metrics.ciphertrustRequest(endpoint, status, seconds),
   });
-  const session = new CipherTrustSession(transport, cm.grant, cm.domain);
+  const session = new CipherTrustSession(transport, cm.grant, cm.domain, Date.now, logger);
   const reader = new CipherTrustKeyReader(new CipherTrustClient(transport, session), {
     selector: cm.keySelector,
     pageSize: cm.pageSize,
@@ -55,5 +63,19 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
       transport.close();
       store.close?.();
     },
+    signOut: (deadlineMs = SIGN_OUT_DEADLINE_MS) => signOut(session, logger, deadlineMs),
   };
+}
+
+async function signOut(session: CipherTrustSession, logger: Logger, deadlineMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), deadlineMs);
+    timer.unref();
+  });
+  const outcome = await Promise.race([session.revokeRefreshToken(), deadline]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    logger.warn({ event: 'ciphertrust_refresh_token_revocation_failed', reason: `no answer within ${deadlineMs} ms` }, 'gave up revoking our CipherTrust Manager refresh token');
+  }
 }

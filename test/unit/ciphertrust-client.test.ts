@@ -89,7 +89,7 @@ describe('CipherTrustClient.listKeys', () => {
       send: (request: CipherTrustRequest) =>
         Promise.resolve(request.endpoint === 'auth_tokens' ? { status: 200, body: { jwt: 'j' } } : { status: 200, body: { keys: [] } }),
     } as unknown as CipherTrustTransport;
-    const client = new CipherTrustClient(typed, new CipherTrustSession(typed, { type: 'client_credential' }, 'partners'));
+    const client = new CipherTrustClient(typed, new CipherTrustSession(typed, { type: 'client_credential', clientId: 'jwks-publisher' }, undefined));
     await expect(client.listKeys('jwks=publish', 10)).rejects.toMatchObject({ failure: 'malformed_response', endpoint: 'keys2_list' });
   });
 });
