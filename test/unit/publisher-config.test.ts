@@ -49,9 +49,28 @@ describe('publisher configuration', () => {
 
   it('chooses the grant from what is configured', () => {
     expect(loadPublisherConfig({ CIPHERTRUST_URL: 'https://cm', CIPHERTRUST_REFRESH_TOKEN: 'rt' }).ciphertrust.grant).toEqual({ type: 'refresh_token', refreshToken: 'rt' });
-    const mtls = loadPublisherConfig({ CIPHERTRUST_URL: 'https://cm', CIPHERTRUST_CLIENT_CERT_FILE: pem, CIPHERTRUST_CLIENT_KEY_FILE: pem });
-    expect(mtls.ciphertrust.grant).toEqual({ type: 'client_credential' });
+    const mtls = loadPublisherConfig({ CIPHERTRUST_URL: 'https://cm', CIPHERTRUST_CLIENT_CERT_FILE: pem, CIPHERTRUST_CLIENT_KEY_FILE: pem, CIPHERTRUST_CLIENT_ID: 'c-1' });
+    expect(mtls.ciphertrust.grant).toEqual({ type: 'client_credential', clientId: 'c-1' });
     expect(mtls.ciphertrust.clientCertPem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('reads CIPHERTRUST_AUTH_DOMAIN and CIPHERTRUST_DOMAIN for password logins', () => {
+    const config = loadPublisherConfig({ ...minimal, CIPHERTRUST_AUTH_DOMAIN: 'partners', CIPHERTRUST_DOMAIN: 'audit' });
+    expect(config.ciphertrust.grant).toEqual({ type: 'password', username: 'jwks-publisher', password: 'pw', authDomain: 'partners' });
+    expect(config.ciphertrust.domain).toBe('audit');
+  });
+
+  const refresh = { CIPHERTRUST_PASSWORD: '', CIPHERTRUST_USERNAME: '', CIPHERTRUST_REFRESH_TOKEN: 'rt' };
+  const mtls = { CIPHERTRUST_PASSWORD: '', CIPHERTRUST_USERNAME: '', CIPHERTRUST_CLIENT_CERT_FILE: pem, CIPHERTRUST_CLIENT_KEY_FILE: pem };
+  it.each([
+    [{ ...refresh, CIPHERTRUST_DOMAIN: 'partners' }, 'CIPHERTRUST_DOMAIN must not be set with CIPHERTRUST_REFRESH_TOKEN: a refresh token works in the domain it was issued for, and CipherTrust Manager revokes it for good'],
+    [{ ...refresh, CIPHERTRUST_AUTH_DOMAIN: 'partners' }, 'CIPHERTRUST_AUTH_DOMAIN must not be set with CIPHERTRUST_REFRESH_TOKEN'],
+    [mtls, 'CIPHERTRUST_CLIENT_ID must be set for the client_credential grant'],
+    [{ ...mtls, CIPHERTRUST_CLIENT_ID: 'c-1', CIPHERTRUST_DOMAIN: 'partners' }, 'CIPHERTRUST_DOMAIN must not be set with the client_credential grant: CipherTrust Manager does not support domain with it'],
+    [{ ...mtls, CIPHERTRUST_CLIENT_ID: 'c-1', CIPHERTRUST_AUTH_DOMAIN: 'partners' }, 'CIPHERTRUST_AUTH_DOMAIN must not be set with the client_credential grant'],
+    [{ CIPHERTRUST_CLIENT_ID: 'c-1' }, 'CIPHERTRUST_CLIENT_ID is only for the client_credential grant'],
+  ])('refuses %j where CM would not honour it', (overrides, expected) => {
+    expect(problems({ ...minimal, ...overrides }).join('\n')).toContain(expected);
   });
 
   it('keeps a password exactly as given', () => {
