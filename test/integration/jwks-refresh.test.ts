@@ -34,6 +34,15 @@ describe.each<BackendName>(['file', 's3'])('jwks-refresh on the %s store', (back
     expect(await stack.publishedKids()).toHaveLength(2);
   });
 
+  it('revokes the refresh token its login obtained before it exits: runs leave no live credential in CM', async () => {
+    const before = stack.emulator.logins.listRefreshTokens().length;
+    const run = await runRefresh(['--dry-run'], stack.env);
+    expect(run.code).toBe(0);
+    const tokens = stack.emulator.logins.listRefreshTokens().slice(before);
+    expect(tokens).toEqual([expect.objectContaining({ revoked: true })]);
+    expect(run.stderr).toContain('"event":"ciphertrust_refresh_token_revoked"');
+  });
+
   it('--dry-run prints what would be added and removed and writes nothing', async () => {
     const before = await stack.publishedBytes();
     const signing = stack.emulator.keys.list().find((key) => key.name === 'signing')!;

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { eventually, metricValue, rawRequest } from '../support/http.js';
 import { startFunction } from '../support/processes.js';
-import { publisherEnv, startPublisherStack, waitForFirstCycle, type PublisherStack } from '../support/publisher-stack.js';
+import { credentialValues, expectNoSecretsInLogs } from '../support/log-secrets.js';
+import { PUBLISHER_USER, publisherEnv, startPublisherStack, waitForFirstCycle, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
 const ROTATED = 'com.thalesgroup.ciphertrust.key.rotated';
@@ -190,21 +191,47 @@ describe('key-rotated with other CipherTrust grants', () => {
 
   it('logs in with a client certificate (client_credential over mTLS)', async () => {
     const client = await stack.emulator.issueClientCertificate('jwks-publisher');
+    const clientId = stack.emulator.logins.registerClient({ commonName: 'jwks-publisher' });
     const env = publisherEnv(stack.emulator, stack.backend, {
       CIPHERTRUST_PASSWORD: '',
       CIPHERTRUST_USERNAME: '',
       CIPHERTRUST_CLIENT_CERT_FILE: client.certFile,
       CIPHERTRUST_CLIENT_KEY_FILE: client.keyFile,
+      CIPHERTRUST_CLIENT_ID: clientId,
     });
+    const issuedBefore = stack.emulator.logins.refreshTokensIssued;
     stack.emulator.clearRequests();
     const fn = await startFunction({ host: 'lean', target: 'key-rotated', env });
     await waitForFirstCycle(fn.url);
     try {
       expect((await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() })).status).toBe(200);
       expect(stack.emulator.requests.find((request) => request.endpoint === 'auth')?.grantType).toBe('client_credential');
+      // A client gets no refresh token: nothing is left behind in CM.
+      expect(stack.emulator.logins.refreshTokensIssued).toBe(issuedBefore);
     } finally {
       await fn.stop();
     }
+  });
+
+  it('logs in with the password once and revokes the refresh token it got on SIGTERM', async () => {
+    const before = stack.emulator.logins.listRefreshTokens().length;
+    stack.emulator.clearRequests();
+    const fn = await startFunction({ host: 'lean', target: 'key-rotated', env: stack.env });
+    await waitForFirstCycle(fn.url);
+    let ours: ReturnType<typeof stack.emulator.logins.listRefreshTokens>;
+    try {
+      expect((await rawRequest(fn.url, '/', { method: 'POST', headers: pingHeaders() })).status).toBe(200);
+      ours = stack.emulator.logins.listRefreshTokens().slice(before);
+      expect(ours).toEqual([expect.objectContaining({ username: PUBLISHER_USER, revoked: false })]);
+      // Its id is logged (for an administrator to delete it if the pod is lost); the token is not.
+      expect(fn.output()).toContain(`"refreshTokenId":"${ours[0]!.id}"`);
+    } finally {
+      await fn.stop();
+    }
+    expect(stack.emulator.logins.listRefreshTokens().slice(before)).toEqual([expect.objectContaining({ id: ours[0]!.id, revoked: true })]);
+    expect(stack.emulator.requests.filter((request) => request.endpoint === 'auth_revoke').map((request) => request.status)).toEqual([200]);
+    expect(fn.output()).toContain('"event":"ciphertrust_refresh_token_revoked"');
+    expectNoSecretsInLogs(fn.output(), { secrets: credentialValues(stack.env) });
   });
 
   it('answers 502 naming the refusal when CM rejects the login, without retrying it', async () => {
