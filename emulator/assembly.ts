@@ -67,13 +67,20 @@ export async function startEmulatorNode(
   const faults = new FaultController(core.registry, tokens);
   const server = new EmulatorServer(core.tls, { registry, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList }, core.logger);
   const bound = await server.listen(core.host, port);
+  let listening = true;
   return {
     url: `https://${urlHost(core.host)}:${bound}`,
     faults,
     requests: server.requests,
-    down: () => server.stopListening(),
+    down: async () => {
+      listening = false;
+      await server.stopListening();
+    },
+    // Idempotent, so a test can bring every node up after each case whatever it did.
     up: async () => {
+      if (listening) return;
       await server.listen(core.host, bound);
+      listening = true;
     },
     close: () => server.close(),
   };
