@@ -7,7 +7,7 @@
  *   - every node down: the cycle fails as with a single CM (502, the set kept).
  */
 import { createPublicKey } from 'node:crypto';
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import { calculateJwkThumbprint } from 'jose';
 import type { CmKeyResource } from '../../emulator/index.js';
 import { startTestEmulatorCluster, type TestEmulatorCluster } from '../emulator/support.js';
 import { openBackend, type TestBackend } from '../support/backends.js';
@@ -45,7 +45,7 @@ describe('CipherTrust Manager cluster, end to end (CIPHERTRUST_URL lists three n
 
   async function kidOf(key: CmKeyResource): Promise<string> {
     const pem = cluster.keys.get(key.id)!.publickey!;
-    return calculateJwkThumbprint(createPublicKey(pem).export({ format: 'jwk' }) as JWK);
+    return calculateJwkThumbprint(createPublicKey(pem).export({ format: 'jwk' }));
   }
 
   async function publishedKids(): Promise<string[]> {

@@ -85,7 +85,8 @@ describe('CipherTrust Manager cluster, node by node (shared JWT validation)', ()
     expect(cm.sleeps).toEqual([]);
     // The login found node 0 down; the listing then went straight to node 1.
     expect(cm.attempts).toEqual(['auth_tokens network_error 0', 'auth_tokens 200 1', 'keys2_list 200 1']);
-    expect(cm.changes).toEqual([{ node: cluster.urls[0], state: 'down', reason: expect.stringContaining('ECONNREFUSED') }]);
+    expect(cm.changes.map(({ node, state }) => [node, state])).toEqual([[cluster.urls[0], 'down']]);
+    expect(cm.changes[0]!.reason).toContain('ECONNREFUSED');
 
     // Back up, but within the down period: the rest of the cycle does not wait on it again.
     await cluster.nodes[0]!.up();
@@ -185,7 +186,8 @@ describe('CipherTrust Manager cluster, node by node (shared JWT validation)', ()
     cluster.nodes[1]!.setLag(60_000);
     const read = await reader.read();
     expect(read.keys.map((key) => [key.id, key.publickey])).toEqual([[fresh.id, undefined]]);
-    expect(read.malformed).toEqual([{ id: fresh.id, problem: expect.stringContaining('404') }]);
+    expect(read.malformed.map(({ id }) => id)).toEqual([fresh.id]);
+    expect(read.malformed[0]!.problem).toContain('404');
     cm.transport.close();
   });
 });
