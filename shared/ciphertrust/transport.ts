@@ -55,7 +55,8 @@ const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME|
  *
  * With several nodes (a CM cluster, where any node answers any operation), each try is a round over
  * the nodes, healthy ones first in the configured order: a node that refuses the connection, times
- * out or answers 5xx is marked down and the request moves on to the next node at once. The retry
+ * out, answers 5xx or presents a certificate the CA does not vouch for is marked down and the
+ * request moves on to the next node at once. The retry
  * policy (attempts, budget, backoff) applies to rounds, so one node is exactly the old behaviour,
  * and a cluster with every node down fails as a single CM would. Nodes are tried in a fixed order,
  * not rotated: the listing and the key reads of a cycle then come from one node, which sees one
@@ -98,7 +99,9 @@ export class CipherTrustTransport {
           this.nodes.answered(node);
           return response;
         } catch (error) {
-          if (!isNodeFailure(error)) throw error;
+          // A certificate problem is not retried, but it may be one node's (each node has its own
+          // certificate, and one may expire first): the others are asked before it fails the call.
+          if (!isNodeFailure(error) && !(others && error instanceof CipherTrustError && error.failure === 'tls')) throw error;
           this.nodes.failed(node, (error as CipherTrustError).message);
           lastError = error;
         }

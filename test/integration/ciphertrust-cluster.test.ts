@@ -10,19 +10,19 @@ import { CipherTrustKeyReader } from '../../shared/ciphertrust/key-reader.js';
 import type { NodeChange } from '../../shared/ciphertrust/nodes.js';
 import { CipherTrustSession } from '../../shared/ciphertrust/session.js';
 import { CipherTrustTransport } from '../../shared/ciphertrust/transport.js';
-import { startTestEmulatorCluster, type TestEmulatorCluster } from '../emulator/support.js';
+import { startTestEmulator, startTestEmulatorCluster, type TestEmulatorCluster } from '../emulator/support.js';
 
 const PUBLISH = { jwks: 'publish' };
 const NODE_DOWN_MS = 60_000;
 
 /** The CM client as createPublisher wires it, with a clock the test moves and records of its waits. */
-function cmClient(cluster: TestEmulatorCluster, options: { maxAttempts?: number } = {}) {
+function cmClient(cluster: TestEmulatorCluster, options: { maxAttempts?: number; nodes?: readonly string[] } = {}) {
   let offsetMs = 0;
   const sleeps: number[] = [];
   const changes: NodeChange[] = [];
   const attempts: string[] = [];
   const transport = new CipherTrustTransport({
-    nodes: cluster.urls,
+    nodes: options.nodes ?? cluster.urls,
     nodeDownMs: NODE_DOWN_MS,
     onNodeChange: (change) => changes.push(change),
     caPem: cluster.caPem,
@@ -134,6 +134,23 @@ describe('CipherTrust Manager cluster, node by node (shared JWT validation)', ()
     expect(await cm.client.listKeys('jwks=publish', 10)).toHaveLength(1);
     expect(cm.changes.filter((change) => change.state === 'up').map(({ node }) => cluster.urls.indexOf(node))).toEqual([0]);
     cm.transport.close();
+  });
+
+  it('skips a node whose certificate the CA does not vouch for (one node’s expired certificate), but fails on it alone', async () => {
+    // Another emulator, with its own CA: to this client, a node with a bad certificate.
+    const stranger = await startTestEmulator();
+    try {
+      const cm = cmClient(cluster, { nodes: [stranger.url, ...cluster.urls] });
+      expect(await cm.client.listKeys('jwks=publish', 10)).toHaveLength(1);
+      expect(cm.changes.map(({ node, state }) => [node, state])).toEqual([[stranger.url, 'down']]);
+      expect(cm.changes[0]!.reason).toMatch(/CERT|SELF_SIGNED|UNABLE_TO_VERIFY/);
+      cm.transport.close();
+      const alone = cmClient(cluster, { nodes: [stranger.url] });
+      await expect(alone.client.listKeys('jwks=publish', 10)).rejects.toMatchObject({ failure: 'tls', details: { attempts: 1 } });
+      alone.transport.close();
+    } finally {
+      await stranger.stop();
+    }
   });
 
   it('returns a single node’s 500 as before (one node is the old behaviour)', async () => {
