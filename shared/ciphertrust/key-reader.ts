@@ -106,7 +106,9 @@ export class CipherTrustKeyReader {
   /**
    * GET of a key just listed. A 404 is asked again after a short wait: in a CM cluster the node
    * answering may lag behind the one that listed the key (after a failover between the two, or
-   * behind a load balancer, which may also send the next try elsewhere). Any other failure fails
+   * behind a load balancer, which may also send the next try elsewhere). The next try takes the
+   * transport's usual order rather than another node on purpose: whether nodes honour each
+   * other's JWTs is unknown, and hopping nodes could cost a login per hop. Any other failure fails
    * the read, as before.
    */
   private async getListedKey(id: string): Promise<unknown> {
