@@ -56,15 +56,15 @@ export interface EmulatorNodeHandle {
   close(): Promise<void>;
 }
 
-/** One HTTPS server over the core; `view` replaces the registry or logins it serves (a cluster node's). */
+/** One HTTPS server over the core; `view` replaces the registry, logins or faults it serves (a cluster node's). */
 export async function startEmulatorNode(
   core: EmulatorCore,
   port: number,
-  view: { registry?: KeyRegistry; tokens?: TokenService } = {},
+  view: { registry?: KeyRegistry; tokens?: TokenService; faults?: FaultController } = {},
 ): Promise<EmulatorNodeHandle> {
   const registry = view.registry ?? core.registry;
   const tokens = view.tokens ?? core.tokens;
-  const faults = new FaultController(core.registry, tokens);
+  const faults = view.faults ?? new FaultController(core.registry, tokens);
   const server = new EmulatorServer(core.tls, { registry, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList }, core.logger);
   const bound = await server.listen(core.host, port);
   let listening = true;

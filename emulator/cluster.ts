@@ -10,7 +10,8 @@
  * only JWTs it issued itself, and answers another node's with CM's 401; users and refresh tokens
  * stay cluster-wide (they live in the replicated database).
  */
-import { unauthorized, notFound } from './errors.js';
+import { invalidParam, unauthorized, notFound } from './errors.js';
+import { FaultController } from './faults.js';
 import { createEmulatorCore, startEmulatorNode, type EmulatorCore, type EmulatorNodeHandle } from './assembly.js';
 import type { TokenService } from './auth.js';
 import type { KeyRegistry, LookupType } from './objects.js';
@@ -68,9 +69,10 @@ export async function startEmulatorCluster(options: EmulatorClusterOptions): Pro
     for (let index = 0; index < options.nodes; index++) {
       const lag = { ms: 0 };
       const tokens = options.sharedTokens === false ? nodeOwnTokens(core.tokens) : core.tokens;
-      const handle = await startEmulatorNode(core, firstPort === 0 ? 0 : firstPort + index, { registry: laggingView(core, lag), tokens });
+      const faults = new NodeFaults(core.registry, tokens, lag);
+      const handle = await startEmulatorNode(core, firstPort === 0 ? 0 : firstPort + index, { registry: laggingView(core, lag), tokens, faults });
       handles.push(handle);
-      nodes.push(clusterNode(index, handle, lag));
+      nodes.push(clusterNode(index, handle, faults));
     }
   } catch (error) {
     await Promise.all(handles.map((handle) => handle.close()));
@@ -97,7 +99,7 @@ export async function startEmulatorCluster(options: EmulatorClusterOptions): Pro
   };
 }
 
-function clusterNode(index: number, handle: EmulatorNodeHandle, lag: { ms: number }): EmulatorNode {
+function clusterNode(index: number, handle: EmulatorNodeHandle, faults: NodeFaults): EmulatorNode {
   return {
     index,
     url: handle.url,
@@ -108,11 +110,44 @@ function clusterNode(index: number, handle: EmulatorNodeHandle, lag: { ms: numbe
     },
     down: () => handle.down(),
     up: () => handle.up(),
-    setLag: (ms) => {
-      if (!Number.isFinite(ms) || ms < 0) throw new Error(`lag must be a non-negative number of milliseconds, got ${ms}`);
-      lag.ms = ms;
-    },
+    setLag: (ms) => faults.setLag(ms),
   };
+}
+
+/**
+ * A node's faults: the usual ones plus replication lag, which `POST /emulator/v1/faults` sets on
+ * that node with `{"lagMs": 2000}` (the local stack) and `clear()` ends with the rest.
+ */
+class NodeFaults extends FaultController {
+  constructor(
+    registry: KeyRegistry,
+    tokens: TokenService,
+    private readonly lag: { ms: number },
+  ) {
+    super(registry, tokens);
+  }
+
+  setLag(ms: number): void {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw invalidParam('lagMs must be a non-negative number of milliseconds');
+    this.lag.ms = ms;
+  }
+
+  override apply(body: Record<string, unknown>): void {
+    // Validated before anything is applied, as every other fault.
+    const lagMs = body.lagMs;
+    if (lagMs !== undefined && (typeof lagMs !== 'number' || !Number.isFinite(lagMs) || lagMs < 0)) throw invalidParam('lagMs must be a non-negative number of milliseconds');
+    super.apply(body);
+    if (typeof lagMs === 'number') this.setLag(lagMs);
+  }
+
+  override clear(): void {
+    super.clear();
+    this.lag.ms = 0;
+  }
+
+  override describe(): Record<string, unknown> {
+    return { ...super.describe(), lagMs: this.lag.ms };
+  }
 }
 
 /**

@@ -89,13 +89,27 @@ describe('emulator cluster mode', () => {
     expect((await call(laggy, 'GET', '/api/v1/vault/keys2?labels=lag=test', { token })).json.total).toBe(2);
   });
 
+  it('sets, shows and clears a node’s lag over its fault endpoint too (the local stack)', async () => {
+    const fresh = cluster.keys.create({ name: 'cluster-rest-lag', algorithm: 'ec', curveid: 'prime256v1' });
+    const laggy = node(cluster, 2);
+    const token = await login(laggy);
+    const set = await call(laggy, 'POST', '/emulator/v1/faults', { token, body: { lagMs: 5000 } });
+    expect(set.json).toMatchObject({ lagMs: 5000 });
+    expect((await call(laggy, 'GET', `/api/v1/vault/keys2/${fresh.id}`, { token })).status).toBe(404);
+    // The other nodes are not lagging.
+    expect((await call(node(cluster, 0), 'GET', '/emulator/v1/faults', { token: await login(node(cluster, 0)) })).json).toMatchObject({ lagMs: 0 });
+    expect((await call(laggy, 'POST', '/emulator/v1/faults', { token, body: { lagMs: -1 } })).status).toBe(400);
+    expect((await call(laggy, 'DELETE', '/emulator/v1/faults', { token })).json).toMatchObject({ lagMs: 0 });
+    expect((await call(laggy, 'GET', `/api/v1/vault/keys2/${fresh.id}`, { token })).status).toBe(200);
+  });
+
   it('shares JWT validation by default: a token from one node works on every node', async () => {
     const token = await login(node(cluster, 0));
     for (const index of [1, 2]) expect((await call(node(cluster, index), 'GET', '/api/v1/vault/keys2', { token })).status).toBe(200);
   });
 
   it('refuses a bad lag or node count', async () => {
-    expect(() => cluster.nodes[0]!.setLag(-1)).toThrow('lag must be');
+    expect(() => cluster.nodes[0]!.setLag(-1)).toThrow('lagMs must be');
     await expect(startEmulatorCluster({ nodes: 0, tlsDir: '/nonexistent' })).rejects.toThrow('nodes must be');
   });
 });
