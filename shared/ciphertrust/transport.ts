@@ -37,8 +37,6 @@ export interface CipherTrustResponse {
   readonly status: number;
   /** Parsed JSON, or undefined when the body was empty or not JSON (error pages from a proxy). */
   readonly body: unknown;
-  /** Base URL of the node that answered. */
-  readonly node?: string;
 }
 
 /** CM answers these when it (or a proxy in front of it) is briefly unavailable. */
@@ -56,9 +54,9 @@ const TLS_FAILURE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|HOSTNAME|
  * With several nodes (a CM cluster, where any node answers any operation), each try is a round over
  * the nodes, healthy ones first in the configured order: a node that refuses the connection, times
  * out, answers 5xx or presents a certificate the CA does not vouch for is marked down and the
- * request moves on to the next node at once. The retry
- * policy (attempts, budget, backoff) applies to rounds, so one node is exactly the old behaviour,
- * and a cluster with every node down fails as a single CM would. Nodes are tried in a fixed order,
+ * request moves on to the next node at once. The retry policy (attempts, budget, backoff) applies
+ * to rounds, so one node is exactly the old behaviour, and a cluster with every node down fails as
+ * a single CM would. Nodes are tried in a fixed order,
  * not rotated: the listing and the key reads of a cycle then come from one node, which sees one
  * replicated state, and the JWT it issued keeps working (whether another node honours it is not
  * known).
@@ -145,7 +143,7 @@ export class CipherTrustTransport {
       // The body is read under the same timeout: a CM that stalls mid-answer is a timeout too.
       const text = await response.text();
       observe(String(response.status));
-      return { status: response.status, body: parseJson(text), node };
+      return { status: response.status, body: parseJson(text) };
     } catch (error) {
       if (error instanceof FetchError && error.type === 'max-size') {
         // Cut off at the bound, unread beyond it. Not a network fault: the same answer would come
