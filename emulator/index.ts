@@ -3,15 +3,8 @@
  * with fault injection and CloudEvent notifications. Used by tests and the local dev stack only;
  * never part of the runtime image.
  */
-import { pino } from 'pino';
-import { Accounts } from './accounts.js';
-import { TokenService } from './auth.js';
-import { EventNotifier } from './events.js';
-import { FaultController } from './faults.js';
-import { nodeCryptoKeyMaterial } from './key-material-source.js';
-import { KeyRegistry } from './objects.js';
-import { EmulatorServer } from './server.js';
-import { createTlsMaterial, issueClientCertificate } from './tls.js';
+import { createEmulatorCore, startEmulatorNode } from './assembly.js';
+import { issueClientCertificate } from './tls.js';
 import type { EmulatorOptions, RunningEmulator } from './types.js';
 
 export type {
@@ -35,32 +28,13 @@ export { CmError } from './errors.js';
 export { EVENT_SOURCE, EVENT_TYPE_PREFIX, type KeyEventData } from './events.js';
 export { DEFAULT_OVERSIZE_BYTES, MALFORMED_PEM } from './faults.js';
 export { seedDemoKeys } from './seed.js';
+export { startEmulatorCluster, type EmulatorClusterOptions, type EmulatorNode, type RunningEmulatorCluster } from './cluster.js';
 
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
-  const host = options.host ?? '127.0.0.1';
-  const now = options.now ?? ((): Date => new Date());
-  const logger = options.logger ?? pino({ level: 'silent' });
-  const paging = {
-    defaultPageSize: positiveInteger(options.defaultPageSize ?? 10, 'defaultPageSize'),
-    maxPageSize: positiveInteger(options.maxPageSize ?? 1000, 'maxPageSize'),
-  };
-  const durationSeconds = positiveInteger(options.tokenDurationSeconds ?? 300, 'tokenDurationSeconds');
-
-  const tls = await createTlsMaterial(options.tlsDir, host);
-  const notifier = new EventNotifier(options.eventSink, now, logger);
-  const registry = new KeyRegistry({
-    now,
-    rsaPublicKeyFormat: options.rsaPublicKeyFormat ?? 'pkcs1',
-    keyMaterial: options.keyMaterial ?? nodeCryptoKeyMaterial,
-    onChange: (kind, key) => notifier.publish(kind, key),
-  });
-  const refreshTokenLifetimeMinutes = options.refreshTokenLifetimeMinutes === undefined ? undefined : positiveInteger(options.refreshTokenLifetimeMinutes, 'refreshTokenLifetimeMinutes');
-  const accounts = new Accounts(options.users ?? { admin: 'admin' }, options.clients);
-  const tokens = new TokenService({ accounts, durationSeconds, refreshTokenLifetimeMinutes, now });
-  const faults = new FaultController(registry, tokens);
-  const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false }, logger);
-  const port = await server.listen(host, options.port ?? 9443);
-  const url = `https://${urlHost(host)}:${port}`;
+  const core = await createEmulatorCore(options);
+  const { logger, tls, registry, notifier, tokens } = core;
+  const node = await startEmulatorNode(core, options.port ?? 9443);
+  const url = node.url;
   logger.info({ event: 'listening', url, caFile: tls.caFile }, 'ciphertrust emulator listening');
 
   let closing: Promise<void> | undefined;
@@ -70,31 +44,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     caPem: tls.caPem,
     issueClientCertificate: (commonName) => issueClientCertificate(options.tlsDir, commonName),
     keys: registry,
-    faults,
+    faults: node.faults,
     logins: tokens,
-    requests: server.requests,
+    requests: node.requests,
     clearRequests: () => {
-      server.requests.length = 0;
+      node.requests.length = 0;
     },
     setEventSink: (sink) => notifier.setSink(sink),
-    down: () => server.stopListening(),
-    up: async () => {
-      await server.listen(host, port);
-    },
+    down: () => node.down(),
+    up: () => node.up(),
     close: () => {
-      closing ??= Promise.all([server.close(), notifier.close()]).then(() => logger.info({ event: 'shutdown' }, 'ciphertrust emulator closed'));
+      closing ??= Promise.all([node.close(), notifier.close()]).then(() => logger.info({ event: 'shutdown' }, 'ciphertrust emulator closed'));
       return closing;
     },
   };
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
-  return value;
-}
-
-/** A host clients can reach and the server certificate names (wildcard binds become loopback). */
-function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
 }

@@ -11,7 +11,16 @@ export interface KeyReaderOptions {
   readonly pageSize: number;
   /** Parallel GETs for public keys. */
   readonly concurrency: number;
+  /**
+   * Waits before asking again for a listed key whose GET answered 404 (default 300 ms, then 700 ms).
+   * In a CM cluster the node answering the GET may not have replicated the key yet.
+   */
+  readonly notFoundRetryDelaysMs?: readonly number[];
+  /** Injected so tests do not wait. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+const NOT_FOUND_RETRY_DELAYS_MS = [300, 700];
 
 export interface MalformedResource {
   readonly id: string | undefined;
@@ -70,20 +79,15 @@ export class CipherTrustKeyReader {
         return { ...key, publickey: cached.key.publickey };
       }
       fetched++;
-      let resource: unknown;
-      try {
-        resource = await this.client.getKey(key.id);
-      } catch (error) {
-        // Deleted between the listing and this GET: as if it had not been listed.
-        if (error instanceof CipherTrustError && error.details.status === 404) return undefined;
-        throw error;
-      }
-      const parsed = parseCmKey(resource);
-      if (!parsed.ok || parsed.key.id !== key.id) {
-        malformed.push({ id: key.id, problem: parsed.ok ? 'GET answered another key' : parsed.problem });
+      const resource = await this.getListedKey(key.id);
+      const parsed = resource === NOT_FOUND ? undefined : parseCmKey(resource);
+      if (parsed === undefined || !parsed.ok || parsed.key.id !== key.id) {
+        const problem = parsed === undefined ? 'listed, but its GET kept answering 404 (not replicated to that node yet, or deleted since)' : parsed.ok ? 'GET answered another key' : parsed.problem;
+        malformed.push({ id: key.id, problem });
         // The listing still vouches for the key: it goes on as listed, without a public key, so
-        // the policy keeps it as published if it is (one bad answer never withdraws a live key)
-        // and skips it otherwise. Nothing is cached: the next cycle asks again.
+        // the policy keeps it as published if it is (one bad answer, or a 404 from a node that
+        // lags behind the one that listed it, never withdraws a live key) and skips it otherwise.
+        // Only a listing without it removes it. Nothing is cached: the next cycle asks again.
         return key;
       }
       // The single-key answer is the fresher view (the key may have changed since the listing).
@@ -96,9 +100,35 @@ export class CipherTrustKeyReader {
     });
     // Only keys still listed stay cached, so the cache never outgrows CM's content.
     this.cache = nextCache;
-    return { keys: completed.filter((key): key is CmKey => key !== undefined), malformed, outsideSelector, fetched };
+    return { keys: completed, malformed, outsideSelector, fetched };
+  }
+
+  /**
+   * GET of a key just listed. A 404 is asked again after a short wait: in a CM cluster the node
+   * answering may lag behind the one that listed the key (after a failover between the two, or
+   * behind a load balancer, which may also send the next try elsewhere). The next try takes the
+   * transport's usual order rather than another node on purpose: whether nodes honour each
+   * other's JWTs is unknown, and hopping nodes could cost a login per hop. Any other failure fails
+   * the read, as before.
+   */
+  private async getListedKey(id: string): Promise<unknown> {
+    const delays = this.options.notFoundRetryDelaysMs ?? NOT_FOUND_RETRY_DELAYS_MS;
+    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((done) => setTimeout(done, ms)));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.client.getKey(id);
+      } catch (error) {
+        if (!(error instanceof CipherTrustError && error.details.status === 404)) throw error;
+        const delay = delays[attempt];
+        if (delay === undefined) return NOT_FOUND;
+        await sleep(delay);
+      }
+    }
   }
 }
+
+/** A listed key whose GET kept answering 404. */
+const NOT_FOUND = Symbol('not found');
 
 /**
  * Asymmetric keys whose listing lacks the public half: key pairs, and Public Key objects (never

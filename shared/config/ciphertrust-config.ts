@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readCipherTrustNodes } from './ciphertrust-nodes.js';
 import type { EnvReader } from './env.js';
 
 /**
@@ -12,8 +13,12 @@ export type CipherTrustGrant =
   | { readonly type: 'client_credential'; readonly clientId: string };
 
 export interface CipherTrustConfig {
-  /** Base URL without a trailing slash, e.g. https://cm.bank.internal. */
+  /** Base URL without a trailing slash, e.g. https://cm.bank.internal: the first of `urls`. */
   readonly url: string;
+  /** Every node's base URL, in the order they are tried: one URL for a single CM or a load balancer. */
+  readonly urls: readonly string[];
+  /** How long a node that failed is tried only after the others (CIPHERTRUST_NODE_DOWN_FOR). */
+  readonly nodeDownMs: number;
   readonly grant: CipherTrustGrant;
   /** CM domain to work in (password grant only); undefined means CM's default (root). */
   readonly domain: string | undefined;
@@ -43,7 +48,7 @@ const LABEL_SELECTOR = /^[A-Za-z0-9_.\-/]+=[A-Za-z0-9_.\-/]*(,[A-Za-z0-9_.\-/]+=
  */
 export function readCipherTrustConfig(env: EnvReader): CipherTrustConfig {
   const allowInsecure = env.boolean('CIPHERTRUST_ALLOW_INSECURE_HTTP', false);
-  const url = readUrl(env, allowInsecure);
+  const urls = readCipherTrustNodes(env, allowInsecure);
   const clientCertPem = readPemFile(env, 'CIPHERTRUST_CLIENT_CERT_FILE');
   const clientKeyPem = readPemFile(env, 'CIPHERTRUST_CLIENT_KEY_FILE');
   if ((clientCertPem === undefined) !== (clientKeyPem === undefined)) {
@@ -55,7 +60,9 @@ export function readCipherTrustConfig(env: EnvReader): CipherTrustConfig {
   }
   const grant = readGrant(env, clientCertPem !== undefined && clientKeyPem !== undefined);
   return {
-    url,
+    url: urls[0] ?? '',
+    urls,
+    nodeDownMs: env.durationMs('CIPHERTRUST_NODE_DOWN_FOR', 60_000, { minMs: 1000, maxMs: 3_600_000 }),
     grant,
     domain: readDomain(env, grant),
     caPem: readPemFile(env, 'CIPHERTRUST_CA_FILE'),
@@ -68,20 +75,6 @@ export function readCipherTrustConfig(env: EnvReader): CipherTrustConfig {
     concurrency: env.integer('CIPHERTRUST_CONCURRENCY', 4, { min: 1, max: 32 }),
     pageSize: env.integer('CIPHERTRUST_PAGE_SIZE', 100, { min: 1, max: 1000 }),
   };
-}
-
-function readUrl(env: EnvReader, allowInsecure: boolean): string {
-  const value = env.httpUrl('CIPHERTRUST_URL');
-  if (value === undefined) {
-    if (env.raw('CIPHERTRUST_URL') === undefined) env.problem('CIPHERTRUST_URL', 'must be set (https://<CipherTrust Manager host>)');
-    return '';
-  }
-  const url = new URL(value);
-  if (url.protocol === 'http:' && !allowInsecure) {
-    env.problem('CIPHERTRUST_URL', 'must be https:// (plain http only with CIPHERTRUST_ALLOW_INSECURE_HTTP=true, for tests)');
-  }
-  if (url.search !== '' || url.hash !== '') env.problem('CIPHERTRUST_URL', 'must not have a query or fragment');
-  return value.replace(/\/+$/, '');
 }
 
 function readGrant(env: EnvReader, hasClientCertificate: boolean): CipherTrustGrant {

@@ -33,7 +33,7 @@ export function startKeyRotatedFunction(env: Env): KeyRotatedRuntime {
     {
       event: 'starting',
       store: publisher.store.location,
-      ciphertrust: config.ciphertrust.url,
+      ciphertrust: config.ciphertrust.urls,
       grant: config.ciphertrust.grant.type,
       keySelector: config.ciphertrust.keySelector,
       retainDeactivatedMs: config.retainDeactivatedMs,

@@ -22,6 +22,8 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly keptUnreadable: Gauge;
   private readonly cmRequests: Counter<'endpoint' | 'status'>;
   private readonly cmLatency: Histogram<'endpoint'>;
+  private readonly cmNodeDown: Gauge<'node'>;
+  private readonly cmNodeDownTotal: Counter<'node'>;
   private readonly events: Counter<'disposition'>;
 
   constructor(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
@@ -79,6 +81,19 @@ export class PublisherMetrics implements PublicationObserver {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    // Labelled by node base URL: a cluster has a handful of nodes, so the series stay few.
+    this.cmNodeDown = new Gauge({
+      name: 'jwks_ciphertrust_node_down',
+      help: 'CipherTrust Manager cluster nodes (CIPHERTRUST_URL lists several): 1 while a node is marked down (it failed and has not answered since).',
+      labelNames: ['node'],
+      registers,
+    });
+    this.cmNodeDownTotal = new Counter({
+      name: 'jwks_ciphertrust_node_down_total',
+      help: 'Times a CipherTrust Manager cluster node was marked down (connection refused, timeout or 5xx); requests moved on to the next node.',
+      labelNames: ['node'],
+      registers,
+    });
     this.events = new Counter({
       name: 'jwks_publisher_events_total',
       help: 'Requests to key-rotated by disposition: ping, rotation, ignored (unknown type), invalid, unauthorized, too_large.',
@@ -120,6 +135,11 @@ export class PublisherMetrics implements PublicationObserver {
   ciphertrustRequest(endpoint: CipherTrustEndpoint, status: string, seconds: number): void {
     this.cmRequests.inc({ endpoint, status });
     this.cmLatency.observe({ endpoint }, seconds);
+  }
+
+  ciphertrustNodeChanged(node: string, state: 'down' | 'up'): void {
+    this.cmNodeDown.set({ node }, state === 'down' ? 1 : 0);
+    if (state === 'down') this.cmNodeDownTotal.inc({ node });
   }
 
   eventReceived(disposition: EventDisposition): void {

@@ -30,7 +30,13 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
   const cm = config.ciphertrust;
   const metrics = new PublisherMetrics(options);
   const transport = new CipherTrustTransport({
-    baseUrl: cm.url,
+    nodes: cm.urls,
+    nodeDownMs: cm.nodeDownMs,
+    onNodeChange: ({ node, state, reason }) => {
+      metrics.ciphertrustNodeChanged(node, state);
+      if (state === 'down') logger.warn({ event: 'ciphertrust_node_down', node, reason }, 'a CipherTrust Manager node failed; the other nodes are tried first for now');
+      else logger.info({ event: 'ciphertrust_node_up', node }, 'a CipherTrust Manager node answers again');
+    },
     caPem: cm.caPem,
     clientCertPem: cm.clientCertPem,
     clientKeyPem: cm.clientKeyPem,

@@ -80,11 +80,43 @@ describe('emulator CLI', () => {
     expect(await cli.exit).toBe(0);
   });
 
+  test('--nodes 3 runs a cluster: three nodes over one key state, printed as a CIPHERTRUST_URL list', async () => {
+    const cli = runCli(['--port', '0', '--tls-dir', tlsDir, '--nodes', '3']);
+    try {
+      const { url, caPem } = await started(cli);
+      const urls = url.split(',');
+      expect(new Set(urls).size).toBe(3);
+      // Shared JWT validation by default: one login works on every node, and each sees the seed.
+      const token = await login({ url: urls[0]!, caPem });
+      for (const node of urls) expect((await call({ url: node, caPem }, 'GET', '/api/v1/vault/keys2?labels=jwks=publish', { token })).json.total).toBe(4);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect(await cli.exit).toBe(0);
+  });
+
+  test('--per-node-tokens: a node refuses a JWT another node issued', async () => {
+    const cli = runCli(['--port', '0', '--tls-dir', tlsDir, '--nodes', '2', '--per-node-tokens', '--no-seed']);
+    try {
+      const { url, caPem } = await started(cli);
+      const [first, second] = url.split(',') as [string, string];
+      const token = await login({ url: first, caPem });
+      expect((await call({ url: first, caPem }, 'GET', '/api/v1/vault/keys2', { token })).status).toBe(200);
+      expect((await call({ url: second, caPem }, 'GET', '/api/v1/vault/keys2', { token })).status).toBe(401);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    expect(await cli.exit).toBe(0);
+  });
+
   test('a bad command line is refused with exit code 78', async () => {
     const cli = runCli(['--port', 'many', '--tls-dir', tlsDir]);
     expect(await cli.exit).toBe(78);
     expect(cli.output()).toContain('config_refused');
     const unknown = runCli(['--bogus']);
     expect(await unknown.exit).toBe(78);
+    const noNodes = runCli(['--nodes', '0', '--tls-dir', tlsDir]);
+    expect(await noNodes.exit).toBe(78);
+    expect(noNodes.output()).toContain('--nodes must be 1-16');
   });
 });

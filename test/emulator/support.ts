@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { HTTP, type CloudEvent } from 'cloudevents';
-import { startEmulator } from '../../emulator/index.js';
-import type { EmulatorOptions, RunningEmulator } from '../../emulator/index.js';
+import { startEmulator, startEmulatorCluster } from '../../emulator/index.js';
+import type { EmulatorClusterOptions, EmulatorOptions, RunningEmulator, RunningEmulatorCluster } from '../../emulator/index.js';
 
 /** An emulator on an ephemeral port with its own temporary TLS directory, removed on stop. */
 export interface TestEmulator extends RunningEmulator {
@@ -22,6 +22,25 @@ export async function startTestEmulator(options: Omit<EmulatorOptions, 'tlsDir'>
     tlsDir,
     stop: async () => {
       await emulator.close();
+      await rm(tlsDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An emulator cluster on ephemeral ports with its own temporary TLS directory, removed on stop. */
+export interface TestEmulatorCluster extends RunningEmulatorCluster {
+  readonly tlsDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startTestEmulatorCluster(options: Omit<EmulatorClusterOptions, 'tlsDir'>): Promise<TestEmulatorCluster> {
+  const tlsDir = await mkdtemp(join(tmpdir(), 'cm-emulator-cluster-'));
+  const cluster = await startEmulatorCluster({ port: 0, ...options, tlsDir });
+  return {
+    ...cluster,
+    tlsDir,
+    stop: async () => {
+      await cluster.close();
       await rm(tlsDir, { recursive: true, force: true });
     },
   };

@@ -51,7 +51,7 @@ describe('CipherTrust Manager logins against the emulator', () => {
 
   function transport(options: { clientCert?: { certPem: string; keyPem: string }; timeoutMs?: number } = {}): RecordingTransport {
     const created = new RecordingTransport({
-      baseUrl: emulator.url,
+      nodes: [emulator.url],
       caPem: emulator.caPem,
       clientCertPem: options.clientCert?.certPem,
       clientKeyPem: options.clientCert?.keyPem,

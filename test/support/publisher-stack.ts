@@ -52,7 +52,7 @@ export async function waitForFirstCycle(url: string): Promise<void> {
 }
 
 /** The environment that points a publisher process at an emulator and a backend. */
-export function publisherEnv(emulator: TestEmulator, backend: TestBackend, extra: Record<string, string> = {}): Record<string, string> {
+export function publisherEnv(emulator: Pick<TestEmulator, 'url' | 'caFile'>, backend: TestBackend, extra: Record<string, string> = {}): Record<string, string> {
   return {
     ...backend.env,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

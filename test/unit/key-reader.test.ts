@@ -57,18 +57,49 @@ describe('CipherTrustKeyReader', () => {
     expect(cm.gets).toEqual([labelled.id]);
   });
 
-  it('treats a key deleted between the listing and its GET as not listed, and fails on other errors', async () => {
-    const [kept, deleted] = [ecCmKey('prime256v1').key, ecCmKey('prime256v1').key];
-    const cm = fakeCm([kept, deleted] as unknown as Record<string, unknown>[]);
-    cm.answers.set(deleted.id, () => {
+  it('asks again, after short waits, for a listed key whose GET answers 404 (a cluster node not replicated yet)', async () => {
+    const key = ecCmKey('prime256v1').key;
+    const cm = fakeCm([key] as unknown as Record<string, unknown>[]);
+    let misses = 2;
+    cm.answers.set(key.id, () => {
+      if (misses-- > 0) throw new CipherTrustError('rejected', 'keys2_get', 'not found', { status: 404 });
+      return key;
+    });
+    const waits: number[] = [];
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1, sleep: (ms) => Promise.resolve(void waits.push(ms)) });
+    const read = await reader.read();
+    expect(read.keys.map((found) => found.publickey)).toEqual([key.publickey]);
+    expect(cm.gets).toEqual([key.id, key.id, key.id]);
+    expect(waits).toEqual([300, 700]);
+  });
+
+  it('keeps a listed key whose GET keeps answering 404 as listed, without a public key: only a listing without it removes it', async () => {
+    const [kept, lagging] = [ecCmKey('prime256v1').key, ecCmKey('prime256v1').key];
+    const cm = fakeCm([kept, lagging] as unknown as Record<string, unknown>[]);
+    cm.answers.set(lagging.id, () => {
       throw new CipherTrustError('rejected', 'keys2_get', 'not found', { status: 404 });
     });
-    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1 });
-    expect((await reader.read()).keys.map((key) => key.id)).toEqual([kept.id]);
-    cm.answers.set(deleted.id, () => {
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1, sleep: () => Promise.resolve() });
+    const read = await reader.read();
+    // Dropped, it would read as "CM no longer has it" and a published kid would be withdrawn.
+    expect(read.keys.map((key) => [key.id, key.publickey !== undefined])).toEqual([
+      [kept.id, true],
+      [lagging.id, false],
+    ]);
+    expect(read.malformed.map(({ id }) => id)).toEqual([lagging.id]);
+    expect(read.malformed[0]!.problem).toContain('404');
+    expect(cm.gets.filter((id) => id === lagging.id)).toHaveLength(3);
+  });
+
+  it('fails the read on any other GET error', async () => {
+    const key = ecCmKey('prime256v1').key;
+    const cm = fakeCm([key] as unknown as Record<string, unknown>[]);
+    cm.answers.set(key.id, () => {
       throw new CipherTrustError('rejected', 'keys2_get', 'forbidden', { status: 403 });
     });
+    const reader = new CipherTrustKeyReader(cm.client, { selector: 'jwks=publish', pageSize: 100, concurrency: 1, sleep: () => Promise.resolve() });
     await expect(reader.read()).rejects.toThrow('forbidden');
+    expect(cm.gets).toEqual([key.id]);
   });
 
   it('keeps a key whose GET answer cannot be read, as listed and without a public key, and asks again next time', async () => {

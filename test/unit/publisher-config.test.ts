@@ -96,6 +96,33 @@ describe('publisher configuration', () => {
     expect(problems({ ...minimal, ...overrides }).join('\n')).toContain(expected);
   });
 
+  it('takes a comma-separated list of CM cluster nodes, in order; one URL is a one-node list', () => {
+    const cluster = loadPublisherConfig({ ...minimal, CIPHERTRUST_URL: ' https://cm-1.bank.internal/ , https://cm-2.bank.internal:8443,https://cm-3.bank.internal/api/ ' }, '/srv');
+    expect(cluster.ciphertrust.urls).toEqual(['https://cm-1.bank.internal', 'https://cm-2.bank.internal:8443', 'https://cm-3.bank.internal/api']);
+    expect(cluster.ciphertrust.url).toBe('https://cm-1.bank.internal');
+    expect(cluster.ciphertrust.nodeDownMs).toBe(60_000);
+    expect(loadPublisherConfig(minimal, '/srv').ciphertrust.urls).toEqual(['https://cm.bank.internal']);
+    expect(loadPublisherConfig({ ...minimal, CIPHERTRUST_NODE_DOWN_FOR: '5s' }, '/srv').ciphertrust.nodeDownMs).toBe(5000);
+  });
+
+  it.each([
+    ['https://cm-1,,https://cm-2', 'CIPHERTRUST_URL has an empty item'],
+    ['https://cm-1,', 'CIPHERTRUST_URL has an empty item'],
+    ['https://cm-1,https://CM-1/', 'CIPHERTRUST_URL lists the node https://cm-1 more than once'],
+    ['https://cm-1,http://cm-2', 'CIPHERTRUST_URL must be https://'],
+    ['https://cm-1,cm-2', 'CIPHERTRUST_URL must be an http:// or https:// URL or a comma-separated list of them (got "cm-2")'],
+    ['https://cm-1,https://cm-2/?x=1', 'CIPHERTRUST_URL must not have a query or fragment (item "https://cm-2/?x=1")'],
+    ['https://cm-1,https://admin:pw@cm-2', 'CIPHERTRUST_URL must not embed credentials'],
+  ])('refuses the node list %j naming the variable', (value, expected) => {
+    expect(problems({ ...minimal, CIPHERTRUST_URL: value }).join('\n')).toContain(expected);
+  });
+
+  it('refuses a node list mixing http and https even where plain http is allowed', () => {
+    const found = problems({ ...minimal, CIPHERTRUST_URL: 'http://127.0.0.1:9,https://127.0.0.1:10', CIPHERTRUST_ALLOW_INSECURE_HTTP: 'true' });
+    expect(found).toEqual(['CIPHERTRUST_URL mixes http:// and https:// nodes']);
+    expect(problems({ ...minimal, CIPHERTRUST_NODE_DOWN_FOR: '0s' }).join()).toContain('CIPHERTRUST_NODE_DOWN_FOR must be a duration');
+  });
+
   it('allows plain http only with CIPHERTRUST_ALLOW_INSECURE_HTTP=true', () => {
     expect(problems({ ...minimal, CIPHERTRUST_URL: 'http://127.0.0.1:9', CIPHERTRUST_ALLOW_INSECURE_HTTP: 'true' })).toEqual([]);
   });
