@@ -30,6 +30,7 @@ export { nodeCryptoKeyMaterial, type KeyIdentity, type KeyMaterialSource } from 
 export { CmError } from './errors.js';
 export { EVENT_SOURCE, EVENT_TYPE_PREFIX, type KeyEventData } from './events.js';
 export { DEFAULT_OVERSIZE_BYTES, MALFORMED_PEM } from './faults.js';
+export { PROTECT_STOP_STATE, REACTIVATIONS } from './key-states.js';
 export { seedDemoKeys } from './seed.js';
 
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
@@ -51,8 +52,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     onChange: (kind, key) => notifier.publish(kind, key),
   });
   const tokens = new TokenService({ users: options.users ?? { admin: 'admin' }, durationSeconds, now });
-  const faults = new FaultController(registry, tokens);
-  const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false }, logger);
+  const listing = { emptyResources: options.emptyListing ?? 'null', queryMessages: options.queryMessages ?? true };
+  const faults = new FaultController(registry, tokens, listing);
+  const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false, listing }, logger);
   const port = await server.listen(host, options.port ?? 9443);
   const url = `https://${urlHost(host)}:${port}`;
   logger.info({ event: 'listening', url, caFile: tls.caFile }, 'ciphertrust emulator listening');
