@@ -81,12 +81,12 @@ export class CipherTrustClient {
       const envelope = response.body as { total?: unknown; resources?: unknown; messages?: unknown } | undefined;
       // CM answers a page with nothing on it as `"resources": null` (M: kroxylicious' GetKeysResponse,
       // run against CM): an empty page, which the checks below treat like `[]`.
-      const resources = envelope?.resources === null ? [] : envelope?.resources;
-      if (!Array.isArray(resources) || typeof envelope?.total !== 'number') {
+      const listed = envelope?.resources === null ? [] : envelope?.resources;
+      if (!Array.isArray(listed) || typeof envelope?.total !== 'number') {
         throw new CipherTrustError('malformed_response', 'keys2_list', 'the key list answer has no resources array or total');
       }
       this.queryMessages.report('keys2_list', envelope.messages);
-      const items: unknown[] = resources;
+      const items: unknown[] = listed;
       totals.add(envelope.total);
       for (const item of items) {
         const id = (item as { id?: unknown } | null)?.id;
