@@ -274,10 +274,17 @@ function endpointOf(value: unknown): FaultEndpoint {
 }
 
 function checkListingShape(shape: Record<string, unknown>): Partial<ListingShape> {
-  const { emptyResources, queryMessages } = shape;
+  const { emptyResources, queryMessages, ignoredParameters } = shape;
   if (emptyResources !== undefined && emptyResources !== 'null' && emptyResources !== 'array') throw invalidParam('listingShape.emptyResources must be "null" or "array"');
   if (queryMessages !== undefined && typeof queryMessages !== 'boolean') throw invalidParam('listingShape.queryMessages must be a boolean');
-  return { ...(emptyResources !== undefined && { emptyResources }), ...(queryMessages !== undefined && { queryMessages }) };
+  if (ignoredParameters !== undefined && (!Array.isArray(ignoredParameters) || !ignoredParameters.every((name) => typeof name === 'string'))) {
+    throw invalidParam('listingShape.ignoredParameters must be an array of parameter names');
+  }
+  return {
+    ...(emptyResources !== undefined && { emptyResources }),
+    ...(queryMessages !== undefined && { queryMessages }),
+    ...(ignoredParameters !== undefined && { ignoredParameters: [...ignoredParameters] }),
+  };
 }
 
 function countOf(value: unknown): number {

@@ -52,7 +52,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     onChange: (kind, key) => notifier.publish(kind, key),
   });
   const tokens = new TokenService({ users: options.users ?? { admin: 'admin' }, durationSeconds, now });
-  const listing = { emptyResources: options.emptyListing ?? 'null', queryMessages: options.queryMessages ?? true };
+  const listing = { emptyResources: options.emptyListing ?? 'null', queryMessages: options.queryMessages ?? true, ignoredParameters: [] };
   const faults = new FaultController(registry, tokens, listing);
   const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false, listing }, logger);
   const port = await server.listen(host, options.port ?? 9443);

@@ -31,6 +31,8 @@ export interface ListQuery {
 export interface ListingShape {
   emptyResources: 'null' | 'array';
   queryMessages: boolean;
+  /** Parameters this CM does not understand (an older version, say): not applied, named in messages. */
+  ignoredParameters: readonly string[];
 }
 
 /** Query parameters CM's key listing understands (H: ListKeysParams in Thales' SPIRE plugin). */
@@ -65,12 +67,17 @@ export interface ListPage {
   readonly resources: CmKeyResource[];
 }
 
-export function parseListQuery(params: URLSearchParams, paging: { readonly defaultPageSize: number; readonly maxPageSize: number }): ListQuery {
+export function parseListQuery(
+  given: URLSearchParams,
+  paging: { readonly defaultPageSize: number; readonly maxPageSize: number },
+  ignored: readonly string[] = [],
+): ListQuery {
+  const params = new URLSearchParams([...given].filter(([name]) => !ignored.includes(name)));
   const skip = count(params.get('skip'), 'skip') ?? 0;
   // CM documents no maximum; the emulator caps silently so clients are forced to page by `total`.
   const limit = Math.min(count(params.get('limit'), 'limit') ?? paging.defaultPageSize, paging.maxPageSize);
   const fields = parseFields(params);
-  const unknownParameters = [...new Set(params.keys())].filter((name) => !KNOWN_PARAMETERS.has(name));
+  const unknownParameters = [...new Set(given.keys())].filter((name) => !KNOWN_PARAMETERS.has(name) || ignored.includes(name));
   const query: { -readonly [K in keyof ListQuery]: ListQuery[K] } = { skip, limit, fields, unknownParameters };
   for (const field of ['name', 'state', 'algorithm', 'objectType'] as const) {
     const value = params.get(field);

@@ -90,7 +90,12 @@ export interface PreparedCreate {
   readonly copyOf: KeyObject | undefined;
 }
 
-export type LookupType = 'id' | 'name' | 'uri';
+/**
+ * How a path's key reference is read: `?type=id|name|uri`, or inferred when `type` is absent (CM
+ * infers id, uri, name, slug or alias, H: Thales' Go structs; in what order is unknown, L). The
+ * emulator tries the name first, so a client that means an id must say `type=id`.
+ */
+export type LookupType = 'id' | 'name' | 'uri' | 'inferred';
 
 export class KeyRegistry implements EmulatorKeys {
   private readonly records = new Map<string, KeyRecord>();
@@ -404,6 +409,10 @@ export class KeyRegistry implements EmulatorKeys {
   }
 
   private lookup(ref: string, type: LookupType, version?: number): KeyRecord {
+    if (type === 'inferred') {
+      const named = [...this.records.values()].some((record) => record.name === ref);
+      return named ? this.lookup(ref, 'name', version) : this.records.has(ref) ? this.lookup(ref, 'id', version) : this.lookup(ref, 'uri', version);
+    }
     if (type === 'id') return this.require(ref, false);
     const candidates = [...this.records.values()].filter((record) =>
       type === 'name' ? record.name === ref : `kylo:kylo:vault:keys:${record.name}-v${record.version}` === ref,

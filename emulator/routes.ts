@@ -102,7 +102,7 @@ async function issueToken(deps: RouteDependencies, context: RouteContext): Promi
 }
 
 function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
-  const query = parseListQuery(context.query, deps.paging);
+  const query = parseListQuery(context.query, deps.paging, deps.listing.ignoredParameters);
   const page = applyListQuery(deps.registry.list(query.fields), query);
   // The list may omit `publickey` (reference, M); by default it does, so clients must GET each key.
   const resources = deps.includePublicKeyInList ? page.resources : page.resources.map(withoutPublicKey);
@@ -138,14 +138,14 @@ async function keyAction(deps: RouteDependencies, action: 'version' | 'revoke' |
   }
 }
 
-/** The key id behind a path segment, honouring `?type=name|uri` (and `version`) as GET does. */
+/** The key id behind a path segment, honouring `?type=id|name|uri` (and `version`) as GET does. */
 function keyId(deps: RouteDependencies, rawRef: string, context: RouteContext): string {
   return deps.registry.resolveId(decode(rawRef), ...lookup(context.query));
 }
 
 function lookup(query: URLSearchParams): [LookupType, number | undefined] {
-  const type = query.get('type') ?? 'id';
-  if (type !== 'id' && type !== 'name' && type !== 'uri') throw invalidParam(`invalid type ${type}`);
+  const type = query.get('type') ?? 'inferred';
+  if (type !== 'id' && type !== 'name' && type !== 'uri' && type !== 'inferred') throw invalidParam(`invalid type ${type}`);
   const rawVersion = query.get('version');
   if (rawVersion === null || rawVersion === '') return [type, undefined];
   if (!/^\d{1,9}$/.test(rawVersion)) throw invalidParam('version must be a non-negative integer');

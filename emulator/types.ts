@@ -184,8 +184,12 @@ export interface EmulatorFaults {
    * `spelling` instead (until clear()): CM's protect-stop spelling is unconfirmed.
    */
   spellState(state: string, spelling: string): void;
-  /** How listings are shaped (until clear(), which restores the EmulatorOptions). */
-  setListingShape(shape: { emptyResources?: 'null' | 'array'; queryMessages?: boolean }): void;
+  /**
+   * How listings are shaped (until clear(), which restores the EmulatorOptions): an empty page as
+   * null or [], messages for unknown parameters, and parameters not understood at all (an older
+   * CM: not applied, and named in messages).
+   */
+  setListingShape(shape: { emptyResources?: 'null' | 'array'; queryMessages?: boolean; ignoredParameters?: readonly string[] }): void;
   /** For new tokens. */
   setTokenDuration(seconds: number): void;
   /** Every JWT issued so far gets 401 (refresh tokens stay valid). */

@@ -234,6 +234,30 @@ describe('listing keys', () => {
     }
   });
 
+  test('a CM that does not understand labels lists every key unfiltered and says so in messages', async () => {
+    emulator.faults.setListingShape({ ignoredParameters: ['labels'] });
+    try {
+      const answer = await list('?labels=jwks=publish&limit=5');
+      expect(answer).toMatchObject({ total: 25, limit: 5, messages: ['Unknown query parameter: labels'] });
+    } finally {
+      emulator.faults.clear();
+    }
+    expect(await list('?labels=jwks=publish')).toMatchObject({ total: 3 });
+  });
+
+  test('without type, a reference is inferred (a key name first), so only type=id surely means the id', async () => {
+    const namedLikeAnId = emulator.keys.create({ name: rsa.id, algorithm: 'ec' });
+    try {
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}`, { token })).json.id).toBe(namedLikeAnId.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}?type=id`, { token })).json.id).toBe(rsa.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${namedLikeAnId.id}`, { token })).json.id).toBe(namedLikeAnId.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.uri}`, { token })).json.id).toBe(rsa.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}?type=slug`, { token })).status).toBe(400);
+    } finally {
+      emulator.keys.remove(namedLikeAnId.id);
+    }
+  });
+
   test('links and meta only when fields asks for them, in a listing and for one key', async () => {
     const plain = await list('?labels=jwks=publish');
     for (const key of plain.resources) {

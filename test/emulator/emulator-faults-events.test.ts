@@ -111,7 +111,7 @@ describe('faults', () => {
       malformedPublicKeys: [],
       forcedStates: [],
       stateSpellings: {},
-      listingShape: { emptyResources: 'null', queryMessages: true },
+      listingShape: { emptyResources: 'null', queryMessages: true, ignoredParameters: [] },
     });
     expect((await call(emulator, 'GET', KEYS, { token })).status).toBe(200);
     expect((await call(emulator, 'GET', `${KEYS}/${key.id}`, { token })).json.publickey).toBe(key.publickey);
