@@ -60,7 +60,8 @@ const STATE_RANK: Partial<Record<KnownState, number>> = { Active: 0, 'Pre-Active
  * - `sig` keys: Pre-Active (published ahead, so partners' caches know a key before it signs),
  *   Active, and Deactivated or protect-stop until `retainDeactivatedMs` after the key stopped
  *   signing (tokens signed before a rotation keep verifying);
- * - `enc` keys: Active only (partners must not encrypt to a key on its way out);
+ * - `enc` keys: Active only, and not past a protectStopDate (partners must not encrypt to a key on
+ *   its way out);
  * - Compromised, Destroyed, Destroyed Compromised: never. A key material that any CM object marks
  *   so is withheld even if another object holding it is still active.
  * - a state this code does not know (CM may add states; protect-stop's spelling is unconfirmed): a
@@ -158,7 +159,10 @@ export function applyPublicationPolicy(
 
 function isPublishable(key: CmKey, use: 'sig' | 'enc', now: Date, retainDeactivatedMs: number): boolean {
   const state = recogniseState(key.state);
-  if (use === 'enc') return state === 'Active';
+  // Partners must not encrypt to a key that may no longer protect: CM may keep a key Active past
+  // its protectStopDate (M: Thales' Ansible docs ask for "active with a protect stop date that is
+  // not expired"), which is protect-stop in all but name.
+  if (use === 'enc') return state === 'Active' && !passed(key.protectStopDate, now);
   switch (state) {
     case 'Pre-Active':
     case 'Active':
@@ -170,10 +174,14 @@ function isPublishable(key: CmKey, use: 'sig' | 'enc', now: Date, retainDeactiva
     case PROTECT_STOP:
       // protectStopDate is when it stopped protecting; one still ahead means the key entered the
       // state another way (reactivated into it, a scheduler), so updatedAt is the better guess (L).
-      return retained(key.protectStopDate !== undefined && Date.parse(key.protectStopDate) <= now.getTime() ? key.protectStopDate : key.updatedAt, now, retainDeactivatedMs);
+      return retained(passed(key.protectStopDate, now) ? key.protectStopDate : key.updatedAt, now, retainDeactivatedMs);
     default:
       return false;
   }
+}
+
+function passed(date: string | undefined, now: Date): date is string {
+  return date !== undefined && Date.parse(date) <= now.getTime();
 }
 
 /** Within the retention after `since`; an unreadable date retains nothing. */

@@ -92,6 +92,14 @@ describe('applyPublicationPolicy', () => {
     expect(outcome.skipped).toEqual([]);
   });
 
+  it('does not publish an Active encryption key past its protectStopDate, but keeps an Active signing key', async () => {
+    const past = new Date(NOW.getTime() - HOUR).toISOString();
+    const ahead = new Date(NOW.getTime() + HOUR).toISOString();
+    const [stopped, upcoming, signing] = [key({ use: 'enc', protectStopDate: past }), key({ use: 'enc', protectStopDate: ahead }), key({ protectStopDate: past })];
+    const outcome = await plan([stopped, upcoming, signing]);
+    expect(outcome.keys.map((planned) => planned.sources[0]!.id).sort()).toEqual([upcoming.id, signing.id].sort());
+  });
+
   it('counts protect-stop retention from updatedAt when protectStopDate is missing or still ahead', async () => {
     const recent = new Date(NOW.getTime() - HOUR).toISOString();
     const old = new Date(NOW.getTime() - RETAIN - HOUR).toISOString();
