@@ -162,7 +162,7 @@ function isPublishable(key: CmKey, use: 'sig' | 'enc', now: Date, retainDeactiva
   // Partners must not encrypt to a key that may no longer protect: CM may keep a key Active past
   // its protectStopDate (M: Thales' Ansible docs ask for "active with a protect stop date that is
   // not expired"), which is protect-stop in all but name.
-  if (use === 'enc') return state === 'Active' && !passed(key.protectStopDate, now);
+  if (use === 'enc') return state === 'Active' && ifPassed(key.protectStopDate, now) === undefined;
   switch (state) {
     case 'Pre-Active':
     case 'Active':
@@ -174,14 +174,15 @@ function isPublishable(key: CmKey, use: 'sig' | 'enc', now: Date, retainDeactiva
     case PROTECT_STOP:
       // protectStopDate is when it stopped protecting; one still ahead means the key entered the
       // state another way (reactivated into it, a scheduler), so updatedAt is the better guess (L).
-      return retained(passed(key.protectStopDate, now) ? key.protectStopDate : key.updatedAt, now, retainDeactivatedMs);
+      return retained(ifPassed(key.protectStopDate, now) ?? key.updatedAt, now, retainDeactivatedMs);
     default:
       return false;
   }
 }
 
-function passed(date: string | undefined, now: Date): date is string {
-  return date !== undefined && Date.parse(date) <= now.getTime();
+/** The date if it is not after `now` (an unreadable date is never passed). */
+function ifPassed(date: string | undefined, now: Date): string | undefined {
+  return date !== undefined && Date.parse(date) <= now.getTime() ? date : undefined;
 }
 
 /** Within the retention after `since`; an unreadable date retains nothing. */
