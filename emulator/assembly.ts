@@ -11,6 +11,7 @@ import { FaultController } from './faults.js';
 import { nodeCryptoKeyMaterial } from './key-material-source.js';
 import { KeyRegistry } from './objects.js';
 import { EmulatorServer } from './server.js';
+import type { ListingShape } from './key-query.js';
 import { createTlsMaterial, type TlsMaterial } from './tls.js';
 import type { EmulatorOptions, RecordedRequest } from './types.js';
 
@@ -24,6 +25,8 @@ export interface EmulatorCore {
   readonly tokens: TokenService;
   readonly paging: { readonly defaultPageSize: number; readonly maxPageSize: number };
   readonly includePublicKeyInList: boolean;
+  /** How listings are shaped, cluster-wide (a CM version's behaviour); the listingShape fault changes it in place. */
+  readonly listing: ListingShape;
 }
 
 export async function createEmulatorCore(options: EmulatorOptions): Promise<EmulatorCore> {
@@ -48,7 +51,8 @@ export async function createEmulatorCore(options: EmulatorOptions): Promise<Emul
     options.refreshTokenLifetimeMinutes === undefined ? undefined : positiveInteger(options.refreshTokenLifetimeMinutes, 'refreshTokenLifetimeMinutes');
   const accounts = new Accounts(options.users ?? { admin: 'admin' }, options.clients);
   const tokens = new TokenService({ accounts, durationSeconds, refreshTokenLifetimeMinutes, now });
-  return { host, now, logger, tls, notifier, registry, tokens, paging, includePublicKeyInList: options.includePublicKeyInList ?? false };
+  const listing: ListingShape = { emptyResources: options.emptyListing ?? 'null', queryMessages: options.queryMessages ?? true, ignoredParameters: [] };
+  return { host, now, logger, tls, notifier, registry, tokens, paging, includePublicKeyInList: options.includePublicKeyInList ?? false, listing };
 }
 
 export interface EmulatorNodeHandle {
@@ -68,8 +72,8 @@ export async function startEmulatorNode(
 ): Promise<EmulatorNodeHandle> {
   const registry = view.registry ?? core.registry;
   const tokens = view.tokens ?? core.tokens;
-  const faults = view.faults ?? new FaultController(core.registry, tokens);
-  const server = new EmulatorServer(core.tls, { registry, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList }, core.logger);
+  const faults = view.faults ?? new FaultController(core.registry, tokens, core.listing);
+  const server = new EmulatorServer(core.tls, { registry, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList, listing: core.listing }, core.logger);
   const bound = await server.listen(core.host, port);
   let listening = true;
   return {

@@ -14,6 +14,7 @@ import { invalidParam, unauthorized, notFound } from './errors.js';
 import { FaultController } from './faults.js';
 import { createEmulatorCore, startEmulatorNode, type EmulatorCore, type EmulatorNodeHandle } from './assembly.js';
 import type { TokenService } from './auth.js';
+import type { ListingShape } from './key-query.js';
 import type { KeyRegistry, LookupType } from './objects.js';
 import { issueClientCertificate } from './tls.js';
 import type { CmKeyResource, EmulatorFaults, EmulatorKeys, EmulatorOptions, RecordedRequest } from './types.js';
@@ -69,7 +70,7 @@ export async function startEmulatorCluster(options: EmulatorClusterOptions): Pro
     for (let index = 0; index < options.nodes; index++) {
       const lag = { ms: 0 };
       const tokens = options.sharedTokens === false ? nodeOwnTokens(core.tokens) : core.tokens;
-      const faults = new NodeFaults(core.registry, tokens, lag);
+      const faults = new NodeFaults(core.registry, tokens, core.listing, lag);
       const handle = await startEmulatorNode(core, firstPort === 0 ? 0 : firstPort + index, { registry: laggingView(core, lag), tokens, faults });
       handles.push(handle);
       nodes.push(clusterNode(index, handle, faults));
@@ -122,9 +123,10 @@ class NodeFaults extends FaultController {
   constructor(
     registry: KeyRegistry,
     tokens: TokenService,
+    listing: ListingShape,
     private readonly lag: { ms: number },
   ) {
-    super(registry, tokens);
+    super(registry, tokens, listing);
   }
 
   setLag(ms: number): void {

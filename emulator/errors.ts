@@ -55,6 +55,15 @@ export function badRequest(message: string): CmError {
   return new CmError(400, 15, `NCERRBadRequest: ${message}`, message);
 }
 
+/**
+ * A create with a name already taken. The codeDesc is CM's (M: Thales' Ansible module_utils tells
+ * it apart by `NCERRKeyAlreadyExists` in codeDesc, alongside `NCERRConflict`); the status (409)
+ * and the numeric code are guesses (L).
+ */
+export function keyAlreadyExists(name: string): CmError {
+  return new CmError(409, 11, 'NCERRKeyAlreadyExists: Key already exists', `key with name ${name} already exists`);
+}
+
 export function conflict(message: string): CmError {
   return new CmError(409, 11, `NCERRConflict: ${message}`, message);
 }

@@ -1,13 +1,16 @@
 /**
  * Fault injection: latency, failed and hung requests, answers that are not JSON, cut off or
- * endless, a broken public key, short-lived or revoked tokens, and (programmatically) hooks that
+ * endless, a broken public key, a key in a state CM may have but the emulator does not model,
+ * another spelling of a state, the listing's shape, short-lived or revoked tokens, and (programmatically) hooks that
  * run before a request is handled, e.g. to change keys between the pages of a listing. Driven
  * programmatically by tests and over `/emulator/v1/faults` on the local stack. Requests to the
  * fault endpoint itself are never failed, hung, corrupted, hooked or delayed, so a fault can
  * always be cleared.
  */
 import { invalidParam } from './errors.js';
+import { checkSpelling } from './key-states.js';
 import type { TokenService } from './auth.js';
+import type { ListingShape } from './key-query.js';
 import type { KeyRegistry } from './objects.js';
 import type { EmulatorFaults, Endpoint, FaultEndpoint } from './types.js';
 
@@ -66,12 +69,18 @@ export class FaultController implements EmulatorFaults {
   private latency = 0;
   private rules: FaultRule[] = [];
   private readonly malformed = new Set<string>();
+  private readonly forced = new Set<string>();
   private hooks: RequestHook[] = [];
+  private readonly listingDefaults: ListingShape;
 
   constructor(
     private readonly registry: KeyRegistry,
     private readonly tokens: TokenService,
-  ) {}
+    /** The routes' listing shape, changed in place; clear() restores what it was at start. */
+    private readonly listing: ListingShape,
+  ) {
+    this.listingDefaults = { ...listing };
+  }
 
   get latencyMs(): number {
     return this.latency;
@@ -125,6 +134,20 @@ export class FaultController implements EmulatorFaults {
     this.malformed.add(id);
   }
 
+  forceState(id: string, state: string): void {
+    if (typeof state !== 'string' || state.trim() === '') throw invalidParam('forceState.state must be a non-empty string');
+    this.registry.forceState(id, state);
+    this.forced.add(id);
+  }
+
+  spellState(state: string, spelling: string): void {
+    this.registry.spellings.set(state, spelling);
+  }
+
+  setListingShape(shape: Partial<ListingShape>): void {
+    Object.assign(this.listing, checkListingShape(shape));
+  }
+
   setTokenDuration(seconds: number): void {
     this.tokens.setDuration(seconds);
   }
@@ -141,6 +164,10 @@ export class FaultController implements EmulatorFaults {
     this.tokens.resetDuration();
     for (const id of this.malformed) this.registry.restorePublicKeyPem(id);
     this.malformed.clear();
+    for (const id of this.forced) this.registry.restoreState(id);
+    this.forced.clear();
+    this.registry.spellings.clear();
+    Object.assign(this.listing, this.listingDefaults);
   }
 
   /** Consumes the first pending fault matching this request, in the order they were set. */
@@ -191,6 +218,23 @@ export class FaultController implements EmulatorFaults {
       if (typeof id !== 'string' || this.registry.get(id)?.publickey === undefined) throw invalidParam('malformPublicKey must be the id of a key with a public key');
       steps.push(() => this.malformPublicKey(id));
     }
+    if (body.forceState !== undefined) {
+      const spec = objectField(body.forceState, 'forceState');
+      const { id, state } = spec;
+      if (typeof id !== 'string' || this.registry.get(id) === undefined) throw invalidParam('forceState.id must be the id of a key');
+      if (typeof state !== 'string' || state.trim() === '') throw invalidParam('forceState.state must be a non-empty string');
+      steps.push(() => this.forceState(id, state));
+    }
+    if (body.spellState !== undefined) {
+      const spec = objectField(body.spellState, 'spellState');
+      const { state, as } = spec;
+      checkSpelling(state, as);
+      steps.push(() => this.spellState(state, as as string));
+    }
+    if (body.listingShape !== undefined) {
+      const shape = checkListingShape(objectField(body.listingShape, 'listingShape'));
+      steps.push(() => this.setListingShape(shape));
+    }
     if (body.tokenDurationSeconds !== undefined) {
       const seconds = numberField(body.tokenDurationSeconds, 'tokenDurationSeconds');
       if (!Number.isInteger(seconds) || seconds < 1) throw invalidParam('tokenDurationSeconds must be a positive integer');
@@ -215,6 +259,9 @@ export class FaultController implements EmulatorFaults {
         kind === 'fail' ? { kind, endpoint, status, count: remaining } : kind === 'oversize' ? { kind, endpoint, bytes, count: remaining } : { kind, endpoint, count: remaining },
       ),
       malformedPublicKeys: [...this.malformed],
+      forcedStates: [...this.forced],
+      stateSpellings: this.registry.spellings.describe(),
+      listingShape: { ...this.listing },
     };
   }
 }
@@ -225,6 +272,20 @@ function endpointOf(value: unknown): FaultEndpoint {
     throw invalidParam(`endpoint must be one of ${FAULT_ENDPOINTS.join(', ')}`);
   }
   return value as FaultEndpoint;
+}
+
+function checkListingShape(shape: Record<string, unknown>): Partial<ListingShape> {
+  const { emptyResources, queryMessages, ignoredParameters } = shape;
+  if (emptyResources !== undefined && emptyResources !== 'null' && emptyResources !== 'array') throw invalidParam('listingShape.emptyResources must be "null" or "array"');
+  if (queryMessages !== undefined && typeof queryMessages !== 'boolean') throw invalidParam('listingShape.queryMessages must be a boolean');
+  if (ignoredParameters !== undefined && (!Array.isArray(ignoredParameters) || !ignoredParameters.every((name) => typeof name === 'string'))) {
+    throw invalidParam('listingShape.ignoredParameters must be an array of parameter names');
+  }
+  return {
+    ...(emptyResources !== undefined && { emptyResources }),
+    ...(queryMessages !== undefined && { queryMessages }),
+    ...(ignoredParameters !== undefined && { ignoredParameters: [...ignoredParameters] }),
+  };
 }
 
 function countOf(value: unknown): number {

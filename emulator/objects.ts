@@ -5,30 +5,27 @@
  * they share one set of rules.
  *
  * State rules (reference H for the names; the transitions follow KMIP, CM's model; where CM's
- * exact refusal is unknown the emulator answers 400 and says so):
- *   Pre-Active --activationDate <= now--> Active --deactivationDate <= now / revoke--> Deactivated
- *   Pre-Active/Active/Deactivated --revoke KeyCompromise|CACompromise--> Compromised
- *   Deactivated --reactivate--> Active;  Deactivated --destroy--> Destroyed;
- *   Compromised --destroy--> Destroyed Compromised
+ * exact refusal is unknown the emulator answers 400 and says so). PS is protect-stop
+ * (key-states.ts; its spelling in answers is unconfirmed):
+ *   Pre-Active --activationDate <= now--> Active --protectStopDate <= now--> PS
+ *   Pre-Active/Active/PS --deactivationDate <= now / revoke--> Deactivated
+ *   Pre-Active/Active/PS/Deactivated --revoke KeyCompromise|CACompromise--> Compromised
+ *   reactivate (reason required): Deactivated --DeactivatedToActive--> Active,
+ *     Deactivated --DeactivatedToActiveProtectStop--> PS, PS --ActiveProtectStopToActive--> Active
+ *   Deactivated --destroy--> Destroyed;  Compromised --destroy--> Destroyed Compromised
  */
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { badRequest, conflict, invalidParam, notFound } from './errors.js';
+import { badRequest, invalidParam, keyAlreadyExists, notFound } from './errors.js';
 import { fingerprints, publicKeyPem, resolveSpec, specOf, type KeyMaterial, type KeySpec } from './key-material.js';
 import { generateForRequest, type KeyIdentity, type KeyMaterialSource } from './key-material-source.js';
-import type { CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges } from './types.js';
+import { COMPROMISE_REASONS, PROTECT_STOP_STATE, REACTIVATIONS, REVOCATION_REASONS, StateSpellings } from './key-states.js';
+import type { CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges, StateDates } from './types.js';
 
 export type KeyEventKind = 'created' | 'rotated' | 'state-changed' | 'destroyed';
 
-export const REVOCATION_REASONS: readonly string[] = [
-  'Unspecified',
-  'KeyCompromise',
-  'CACompromise',
-  'AffiliationChanged',
-  'Superseded',
-  'CessationOfOperation',
-  'PrivilegeWithdrawn',
-];
-const COMPROMISE_REASONS: readonly string[] = ['KeyCompromise', 'CACompromise'];
+/** Optional parts of a key resource that CM answers only when `fields` names them (reference, H). */
+export type OptionalFields = ReadonlySet<string>;
+const NO_OPTIONAL_FIELDS: OptionalFields = new Set();
 
 // Fixed strings seen in CM key resources (L: taken from public examples, not from a live system).
 const ACCOUNT = 'kylo:kylo:admin:accounts:kylo';
@@ -51,9 +48,14 @@ interface KeyRecord {
   labels: Record<string, string>;
   activationDate?: string;
   deactivationDate?: string;
+  protectStopDate?: string;
   compromiseDate?: string;
+  compromiseOccurrenceDate?: string;
   destroyDate?: string;
   revocationReason?: string;
+  revocationMessage?: string;
+  /** Set by the forceState fault: the state answered instead of the modelled one, until cleared. */
+  stateOverride?: string;
   /** Public half only; undefined for AES and once destroyed. */
   publicKey: KeyObject | undefined;
   /** False for a 'Public Key' copy of another key's material: the source never heard of it. */
@@ -88,12 +90,19 @@ export interface PreparedCreate {
   readonly copyOf: KeyObject | undefined;
 }
 
-export type LookupType = 'id' | 'name' | 'uri';
+/**
+ * How a path's key reference is read: `?type=id|name|uri`, or inferred when `type` is absent (CM
+ * infers id, uri, name, slug or alias, H: Thales' Go structs; in what order is unknown, L). The
+ * emulator tries the name first, so a client that means an id must say `type=id`.
+ */
+export type LookupType = 'id' | 'name' | 'uri' | 'inferred';
 
 export class KeyRegistry implements EmulatorKeys {
   private readonly records = new Map<string, KeyRecord>();
   /** Owner shown in `meta.ownerId`, as CM records the creating user (L). */
   private readonly ownerId = `local|${randomUUID()}`;
+  /** How states are spelled in answers (the spellState fault). */
+  readonly spellings = new StateSpellings();
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -111,36 +120,47 @@ export class KeyRegistry implements EmulatorKeys {
     return this.insertVersion(id, this.options.keyMaterial.generate(next.spec, next.identity));
   }
 
-  /** `message` is accepted, as CM does, but the resource has no field to show it. */
+  /** `compromiseOccurrenceDate` counts for a compromise only (ignored otherwise, as CM documents). */
   revoke(id: string, reason: string, details: { message?: string; compromiseOccurrenceDate?: string } = {}): CmKeyResource {
     const record = this.require(id);
     if (!REVOCATION_REASONS.includes(reason)) throw invalidParam(`invalid revocation reason ${String(reason)}`);
-    // Validated like CM would, but the resource shape has no field for it, so it is not kept.
-    if (details.compromiseOccurrenceDate !== undefined) parseDate(details.compromiseOccurrenceDate, 'compromiseOccurrenceDate');
     const compromise = COMPROMISE_REASONS.includes(reason);
-    const allowed = compromise ? ['Pre-Active', 'Active', 'Deactivated'] : ['Pre-Active', 'Active'];
+    const occurred = compromise && details.compromiseOccurrenceDate !== undefined ? parseDate(details.compromiseOccurrenceDate, 'compromiseOccurrenceDate') : undefined;
+    const allowed = compromise ? ['Pre-Active', 'Active', PROTECT_STOP_STATE, 'Deactivated'] : ['Pre-Active', 'Active', PROTECT_STOP_STATE];
     // CM's exact refusal for these is not documented: 400 with a CM body.
     if (!allowed.includes(record.state)) throw badRequest(`cannot revoke a key in state ${record.state}`);
     const now = this.nowIso();
     if (compromise) {
       record.state = 'Compromised';
       record.compromiseDate = now;
+      // KMIP: the creation date when the caller does not know when it happened (H: Ansible docs).
+      record.compromiseOccurrenceDate = occurred ?? record.createdAt;
     } else {
       record.state = 'Deactivated';
       record.deactivationDate = now;
     }
     record.revocationReason = reason;
+    if (details.message !== undefined) record.revocationMessage = details.message;
+    else delete record.revocationMessage;
     return this.changed(record, 'state-changed');
   }
 
-  reactivate(id: string, reason?: string): CmKeyResource {
+  /**
+   * CM requires a reason (REST answers 400 without one); programmatically it defaults to
+   * DeactivatedToActive, the common case in tests.
+   */
+  reactivate(id: string, reason = 'DeactivatedToActive'): CmKeyResource {
     const record = this.require(id);
-    // CM knows other reactivation reasons (ActiveProtectStop...) whose states the emulator lacks.
-    if (reason !== undefined && reason !== 'DeactivatedToActive') throw invalidParam(`unsupported reactivation reason ${reason}`);
-    if (record.state !== 'Deactivated') throw badRequest(`cannot reactivate a key in state ${record.state}`);
-    record.state = 'Active';
+    const transition = Object.hasOwn(REACTIVATIONS, reason) ? REACTIVATIONS[reason] : undefined;
+    if (transition === undefined) throw invalidParam(`invalid reactivation reason ${reason}: one of ${Object.keys(REACTIVATIONS).join(', ')}`);
+    if (record.state !== transition.from) throw badRequest(`cannot reactivate a key in state ${record.state} with reason ${reason}`);
+    record.state = transition.to;
     delete record.deactivationDate;
     delete record.revocationReason;
+    delete record.revocationMessage;
+    // Into protect-stop: it stopped protecting now. Back to Active: a past date would stop it again.
+    if (transition.to === PROTECT_STOP_STATE) record.protectStopDate = this.nowIso();
+    else delete record.protectStopDate;
     return this.changed(record, 'state-changed');
   }
 
@@ -179,6 +199,12 @@ export class KeyRegistry implements EmulatorKeys {
       setOptionalDate(record, 'activationDate', input.activationDate);
       changed = true;
     }
+    if (input.protectStopDate !== undefined) {
+      // Like the activation date: only ahead of the state it leads to.
+      if (record.state !== 'Pre-Active' && record.state !== 'Active') throw badRequest(`protectStopDate cannot be changed in state ${record.state}`);
+      setOptionalDate(record, 'protectStopDate', input.protectStopDate);
+      changed = true;
+    }
     if (input.deactivationDate !== undefined) {
       if (['Deactivated', 'Compromised', 'Destroyed', 'Destroyed Compromised'].includes(record.state)) {
         throw badRequest(`deactivationDate cannot be changed in state ${record.state}`);
@@ -190,11 +216,13 @@ export class KeyRegistry implements EmulatorKeys {
     return this.changed(record, 'state-changed');
   }
 
-  setState(id: string, state: string, dates: { deactivationDate?: string; compromiseDate?: string } = {}): CmKeyResource {
+  setState(id: string, state: string, dates: StateDates = {}): CmKeyResource {
     const record = this.require(id, false);
     record.state = state;
-    if (dates.deactivationDate !== undefined) record.deactivationDate = parseDate(dates.deactivationDate, 'deactivationDate');
-    if (dates.compromiseDate !== undefined) record.compromiseDate = parseDate(dates.compromiseDate, 'compromiseDate');
+    for (const field of ['deactivationDate', 'protectStopDate', 'compromiseDate'] as const) {
+      const date = dates[field];
+      if (date !== undefined) record[field] = parseDate(date, field);
+    }
     record.updatedAt = this.nowIso();
     return this.render(this.settle(record));
   }
@@ -211,14 +239,27 @@ export class KeyRegistry implements EmulatorKeys {
     if (record !== undefined) delete record.pemOverride;
   }
 
-  get(id: string): CmKeyResource | undefined {
-    const record = this.records.get(id);
-    return record === undefined ? undefined : this.render(this.settle(record));
+  /** The forceState fault: answered in `state` until restoreState (the model is unchanged). */
+  forceState(id: string, state: string): void {
+    const record = this.require(id, false);
+    record.stateOverride = state;
+    record.updatedAt = this.nowIso();
   }
 
-  list(): CmKeyResource[] {
+  /** Undoes forceState (used when faults are cleared). */
+  restoreState(id: string): void {
+    const record = this.records.get(id);
+    if (record !== undefined) delete record.stateOverride;
+  }
+
+  get(id: string, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource | undefined {
+    const record = this.records.get(id);
+    return record === undefined ? undefined : this.render(this.settle(record), fields);
+  }
+
+  list(fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource[] {
     return [...this.records.values()]
-      .map((record) => this.render(this.settle(record)))
+      .map((record) => this.render(this.settle(record), fields))
       .sort((a, b) => (a.createdAt === b.createdAt ? compare(a.id, b.id) : compare(a.createdAt, b.createdAt)));
   }
 
@@ -241,8 +282,8 @@ export class KeyRegistry implements EmulatorKeys {
   }
 
   /** Finds a key the way CM's `{id}` path segment does: by id (default), name (+version) or uri. */
-  find(ref: string, type: LookupType = 'id', version?: number): CmKeyResource {
-    return this.render(this.settle(this.lookup(ref, type, version)));
+  find(ref: string, type: LookupType = 'id', version?: number, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource {
+    return this.render(this.settle(this.lookup(ref, type, version)), fields);
   }
 
   /** The record's id for a lookup, for the mutating calls (which take ids). */
@@ -368,6 +409,10 @@ export class KeyRegistry implements EmulatorKeys {
   }
 
   private lookup(ref: string, type: LookupType, version?: number): KeyRecord {
+    if (type === 'inferred') {
+      const named = [...this.records.values()].some((record) => record.name === ref);
+      return named ? this.lookup(ref, 'name', version) : this.records.has(ref) ? this.lookup(ref, 'id', version) : this.lookup(ref, 'uri', version);
+    }
     if (type === 'id') return this.require(ref, false);
     const candidates = [...this.records.values()].filter((record) =>
       type === 'name' ? record.name === ref : `kylo:kylo:vault:keys:${record.name}-v${record.version}` === ref,
@@ -388,7 +433,7 @@ export class KeyRegistry implements EmulatorKeys {
 
   private assertNameFree(name: string): void {
     for (const record of this.records.values()) {
-      if (record.name === name) throw conflict(`key with name ${name} already exists`);
+      if (record.name === name) throw keyAlreadyExists(name);
     }
   }
 
@@ -403,7 +448,11 @@ export class KeyRegistry implements EmulatorKeys {
       record.state = 'Active';
       record.updatedAt = later(record.updatedAt, record.activationDate);
     }
-    if ((record.state === 'Active' || record.state === 'Pre-Active') && due(record.deactivationDate)) {
+    if (record.state === 'Active' && due(record.protectStopDate)) {
+      record.state = PROTECT_STOP_STATE;
+      record.updatedAt = later(record.updatedAt, record.protectStopDate);
+    }
+    if ((record.state === 'Active' || record.state === 'Pre-Active' || record.state === PROTECT_STOP_STATE) && due(record.deactivationDate)) {
       record.state = 'Deactivated';
       record.updatedAt = later(record.updatedAt, record.deactivationDate);
     }
@@ -425,7 +474,7 @@ export class KeyRegistry implements EmulatorKeys {
     return this.options.now().toISOString();
   }
 
-  private render(record: KeyRecord): CmKeyResource {
+  private render(record: KeyRecord, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource {
     const resource: CmKeyResource = {
       id: record.id,
       uri: `kylo:kylo:vault:keys:${record.name}-v${record.version}`,
@@ -439,16 +488,18 @@ export class KeyRegistry implements EmulatorKeys {
       size: record.size,
       usageMask: record.usageMask,
       objectType: record.objectType,
-      state: record.state,
+      state: record.stateOverride ?? this.spellings.spell(record.state),
       labels: { ...record.labels },
       unexportable: false,
+      undeletable: false,
       neverExported: true,
+      neverExportable: false,
       aliases: [],
-      links: [],
-      meta: { ownerId: this.ownerId },
       uuid: record.uuid,
       muid: record.muid,
     };
+    if (fields.has('links')) resource.links = [];
+    if (fields.has('meta')) resource.meta = { ownerId: this.ownerId };
     if (record.curveid !== undefined) resource.curveid = record.curveid;
     if (record.publicKey !== undefined) record.pem ??= pemOf(record.publicKey, this.options.rsaPublicKeyFormat);
     const pem = record.pemOverride !== undefined ? record.pemOverride.pem : record.publicKey === undefined ? undefined : record.pem;
@@ -457,7 +508,16 @@ export class KeyRegistry implements EmulatorKeys {
       resource.sha1Fingerprint = record.fingerprints.sha1;
       resource.sha256Fingerprint = record.fingerprints.sha256;
     }
-    for (const field of ['activationDate', 'deactivationDate', 'compromiseDate', 'destroyDate', 'revocationReason'] as const) {
+    for (const field of [
+      'activationDate',
+      'protectStopDate',
+      'deactivationDate',
+      'compromiseOccurrenceDate',
+      'compromiseDate',
+      'destroyDate',
+      'revocationReason',
+      'revocationMessage',
+    ] as const) {
       const value = record[field];
       if (value !== undefined) resource[field] = value;
     }
@@ -488,7 +548,7 @@ function parseDate(value: unknown, field: string): string {
 }
 
 /** PATCH: a date, or null to clear it (the emulator's choice; CM's way to clear is unknown). */
-function setOptionalDate(record: KeyRecord, field: 'activationDate' | 'deactivationDate', value: unknown): void {
+function setOptionalDate(record: KeyRecord, field: 'activationDate' | 'protectStopDate' | 'deactivationDate', value: unknown): void {
   if (value === null) delete record[field];
   else record[field] = parseDate(value, field);
 }

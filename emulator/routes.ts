@@ -6,7 +6,7 @@
 import { TokenService, type ClientCertificate } from './auth.js';
 import { type CmError, badRequest, invalidParam, methodNotAllowed, notFound } from './errors.js';
 import type { FaultController } from './faults.js';
-import { applyListQuery, parseListQuery } from './key-query.js';
+import { applyListQuery, listingEnvelope, parseFields, parseListQuery, type ListingShape } from './key-query.js';
 import type { KeyRegistry, LookupType } from './objects.js';
 import type { ClientRegistration, CmKeyResource, Endpoint } from './types.js';
 
@@ -16,6 +16,8 @@ export interface RouteDependencies {
   readonly faults: FaultController;
   readonly paging: { readonly defaultPageSize: number; readonly maxPageSize: number };
   readonly includePublicKeyInList: boolean;
+  /** Switchable by the listingShape fault. */
+  readonly listing: ListingShape;
 }
 
 export interface RouteContext {
@@ -85,7 +87,7 @@ export function matchRoute(method: string, pathname: string, deps: RouteDependen
     if (rawRef === undefined || rawRef === '' || rest.length > 0) return { endpoint: 'other', error: notFound() };
     if (action === undefined) {
       return byMethod({
-        GET: route('get', true, (context) => ok(200, deps.registry.find(decode(rawRef), ...lookup(context.query)))),
+        GET: route('get', true, (context) => ok(200, deps.registry.find(decode(rawRef), ...lookup(context.query), parseFields(context.query)))),
         PATCH: route('patch', true, (context) => ok(200, deps.registry.patch(keyId(deps, rawRef, context), context.body))),
       });
     }
@@ -123,10 +125,11 @@ function clientRegistration(body: Record<string, unknown>): ClientRegistration {
 }
 
 function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
-  const page = applyListQuery(deps.registry.list(), parseListQuery(context.query, deps.paging));
+  const query = parseListQuery(context.query, deps.paging, deps.listing.ignoredParameters);
+  const page = applyListQuery(deps.registry.list(query.fields), query);
   // The list may omit `publickey` (reference, M); by default it does, so clients must GET each key.
   const resources = deps.includePublicKeyInList ? page.resources : page.resources.map(withoutPublicKey);
-  return ok(200, { ...page, resources });
+  return ok(200, listingEnvelope({ ...page, resources }, query, deps.listing));
 }
 
 function withoutPublicKey(resource: CmKeyResource): CmKeyResource {
@@ -148,21 +151,24 @@ async function keyAction(deps: RouteDependencies, action: 'version' | 'revoke' |
       if (typeof body.reason !== 'string') throw invalidParam('reason is required');
       return ok(200, registry.revoke(id, body.reason, { message: optionalString(body, 'message'), compromiseOccurrenceDate: optionalString(body, 'compromiseOccurrenceDate') }));
     }
-    case 'reactivate':
-      return ok(200, registry.reactivate(id, optionalString(body, 'reason')));
+    case 'reactivate': {
+      // CM requires the reason (H: `reason` is required in Thales' Go structs and Ansible module).
+      if (typeof body.reason !== 'string') throw invalidParam('reason is required');
+      return ok(200, registry.reactivate(id, body.reason));
+    }
     case 'destroy':
       return ok(200, registry.destroy(id));
   }
 }
 
-/** The key id behind a path segment, honouring `?type=name|uri` (and `version`) as GET does. */
+/** The key id behind a path segment, honouring `?type=id|name|uri` (and `version`) as GET does. */
 function keyId(deps: RouteDependencies, rawRef: string, context: RouteContext): string {
   return deps.registry.resolveId(decode(rawRef), ...lookup(context.query));
 }
 
 function lookup(query: URLSearchParams): [LookupType, number | undefined] {
-  const type = query.get('type') ?? 'id';
-  if (type !== 'id' && type !== 'name' && type !== 'uri') throw invalidParam(`invalid type ${type}`);
+  const type = query.get('type') ?? 'inferred';
+  if (type !== 'id' && type !== 'name' && type !== 'uri' && type !== 'inferred') throw invalidParam(`invalid type ${type}`);
   const rawVersion = query.get('version');
   if (rawVersion === null || rawVersion === '') return [type, undefined];
   if (!/^\d{1,9}$/.test(rawVersion)) throw invalidParam('version must be a non-negative integer');

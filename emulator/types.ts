@@ -25,6 +25,10 @@ export interface EmulatorOptions {
   rsaPublicKeyFormat?: 'pkcs1' | 'spki';
   /** Default false: the list omits `publickey`, GET by id includes it. */
   includePublicKeyInList?: boolean;
+  /** An empty page as `"resources": null` (default, as CM answers) or `[]`. Switchable by the listingShape fault. */
+  emptyListing?: 'null' | 'array';
+  /** Default true: a listing names the query parameters CM does not know in `messages`, as CM does. */
+  queryMessages?: boolean;
   /** Default 10 (CM's default). */
   defaultPageSize?: number;
   /** Default 1000: a larger `limit` is capped silently. */
@@ -123,33 +127,51 @@ export type CmKeyResource = {
   sha1Fingerprint?: string;
   sha256Fingerprint?: string;
   unexportable: boolean;
+  undeletable: boolean;
   neverExported: boolean;
+  neverExportable: boolean;
   activationDate?: string;
+  protectStopDate?: string;
   deactivationDate?: string;
+  compromiseOccurrenceDate?: string;
   compromiseDate?: string;
   destroyDate?: string;
   revocationReason?: string;
+  revocationMessage?: string;
   aliases: unknown[];
-  links: unknown[];
-  meta: Record<string, unknown>;
+  /** Only when `fields` asks for it (`?fields=links`). */
+  links?: unknown[];
+  /** Only when `fields` asks for it (`?fields=meta`). */
+  meta?: Record<string, unknown>;
   uuid: string;
   muid: string;
   keyId?: string;
 };
 
-export type KeyChanges = Partial<Pick<CmKeyResource, 'labels' | 'usageMask' | 'activationDate' | 'deactivationDate'>>;
+export type KeyChanges = Partial<Pick<CmKeyResource, 'labels' | 'usageMask' | 'activationDate' | 'protectStopDate' | 'deactivationDate'>>;
+
+/** Dates setState may set with a state. */
+export interface StateDates {
+  deactivationDate?: string;
+  protectStopDate?: string;
+  compromiseDate?: string;
+}
 
 export interface EmulatorKeys {
   /** Same semantics as REST create. */
   create(input: CreateKeyInput): CmKeyResource;
   /** New version. */
   rotate(id: string): CmKeyResource;
-  revoke(id: string, reason: string): CmKeyResource;
-  reactivate(id: string): CmKeyResource;
+  revoke(id: string, reason: string, details?: { message?: string; compromiseOccurrenceDate?: string }): CmKeyResource;
+  /**
+   * `reason` (default DeactivatedToActive): DeactivatedToActive, DeactivatedToActiveProtectStop
+   * (into protect-stop), ActiveProtectStopToActive. REST requires it.
+   */
+  reactivate(id: string, reason?: string): CmKeyResource;
   destroy(id: string): CmKeyResource;
   patch(id: string, changes: KeyChanges): CmKeyResource;
   /** Test backdoor: any state string, even unknown ones. No event. */
-  setState(id: string, state: string, dates?: { deactivationDate?: string; compromiseDate?: string }): CmKeyResource;
+  setState(id: string, state: string, dates?: StateDates): CmKeyResource;
   /** Test backdoor (garbage PEM, or undefined to remove it). No event. */
   setPublicKeyPem(id: string, pem: string | undefined): void;
   get(id: string): CmKeyResource | undefined;
@@ -184,6 +206,22 @@ export interface EmulatorFaults {
   onRequest(hook: (request: { endpoint: Endpoint; method: string; path: string; query: Readonly<Record<string, string>> }) => void): () => void;
   /** That key's publickey becomes an invalid PEM (until clear()). */
   malformPublicKey(id: string): void;
+  /**
+   * That key is answered in `state` (until clear()): a state CM may have that the emulator does
+   * not model. Its real state is kept and comes back on clear(). Moves updatedAt, as a change does.
+   */
+  forceState(id: string, state: string): void;
+  /**
+   * Every key in a modelled state (e.g. 'Active Protect Stop', 'Deactivated') is answered with
+   * `spelling` instead (until clear()): CM's protect-stop spelling is unconfirmed.
+   */
+  spellState(state: string, spelling: string): void;
+  /**
+   * How listings are shaped (until clear(), which restores the EmulatorOptions): an empty page as
+   * null or [], messages for unknown parameters, and parameters not understood at all (an older
+   * CM: not applied, and named in messages).
+   */
+  setListingShape(shape: { emptyResources?: 'null' | 'array'; queryMessages?: boolean; ignoredParameters?: readonly string[] }): void;
   /** For new tokens. */
   setTokenDuration(seconds: number): void;
   /** Every JWT issued so far gets 401 (refresh tokens stay valid). */

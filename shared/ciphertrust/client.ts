@@ -1,5 +1,7 @@
 import { describeCmError, cmErrorCode } from './cm-error.js';
+import type { Logger } from '../observability/logger.js';
 import { CipherTrustError, type CipherTrustEndpoint } from './errors.js';
+import { QueryMessageLog } from './query-messages.js';
 import type { CipherTrustSession } from './session.js';
 import type { CipherTrustRequest, CipherTrustResponse, CipherTrustTransport } from './transport.js';
 
@@ -16,10 +18,16 @@ const MAX_PAGES = 10_000;
  * the session's JWT; a 401 drops it and the call is made once more with a fresh login.
  */
 export class CipherTrustClient {
+  private readonly queryMessages: QueryMessageLog;
+
   constructor(
     private readonly transport: CipherTrustTransport,
     private readonly session: CipherTrustSession,
-  ) {}
+    /** For CM's warnings about query parameters it did not understand (one client per process). */
+    logger?: Logger,
+  ) {
+    this.queryMessages = new QueryMessageLog(logger);
+  }
 
   /**
    * Every resource matching the selector (raw JSON, parsed by the caller). Pages with skip/limit
@@ -47,8 +55,13 @@ export class CipherTrustClient {
     throw new CipherTrustError('unavailable', 'keys2_list', `the key list kept changing while it was read (${MAX_LIST_PASSES} passes)`);
   }
 
+  /**
+   * One key by its CM id. `type=id` says so: without it CM infers the kind of identifier (id, name,
+   * uri, slug or alias; H: Thales' Go structs), and a key whose name looks like another's id would
+   * be answered instead.
+   */
   async getKey(id: string): Promise<unknown> {
-    const response = await this.call({ endpoint: 'keys2_get', method: 'GET', path: `/api/v1/vault/keys2/${encodeURIComponent(id)}` });
+    const response = await this.call({ endpoint: 'keys2_get', method: 'GET', path: `/api/v1/vault/keys2/${encodeURIComponent(id)}`, query: { type: 'id' } });
     return response.body;
   }
 
@@ -65,11 +78,15 @@ export class CipherTrustClient {
         path: '/api/v1/vault/keys2',
         query: { labels: selector, skip: String(skip), limit: String(pageSize) },
       });
-      const envelope = response.body as { total?: unknown; resources?: unknown } | undefined;
-      if (!Array.isArray(envelope?.resources) || typeof envelope.total !== 'number') {
+      const envelope = response.body as { total?: unknown; resources?: unknown; messages?: unknown } | undefined;
+      // CM answers a page with nothing on it as `"resources": null` (M: kroxylicious' GetKeysResponse,
+      // run against CM): an empty page, which the checks below treat like `[]`.
+      const listed = envelope?.resources === null ? [] : envelope?.resources;
+      if (!Array.isArray(listed) || typeof envelope?.total !== 'number') {
         throw new CipherTrustError('malformed_response', 'keys2_list', 'the key list answer has no resources array or total');
       }
-      const items: unknown[] = envelope.resources;
+      this.queryMessages.report('keys2_list', envelope.messages);
+      const items: unknown[] = listed;
       totals.add(envelope.total);
       for (const item of items) {
         const id = (item as { id?: unknown } | null)?.id;

@@ -4,9 +4,43 @@
  * clients (see ../shared/reference/ciphertrust-rest-api.md), so nothing is assumed present.
  */
 
-/** CM key states, exact spelling. */
+/** CM key states, as CM spells them (H: reference, Thales docs and Go structs). */
 export const CM_STATES = ['Pre-Active', 'Active', 'Deactivated', 'Compromised', 'Destroyed', 'Destroyed Compromised'] as const;
 export type CmState = (typeof CM_STATES)[number];
+
+/**
+ * CM's protect-stop state: the key no longer protects (sign, encrypt) but still processes (verify,
+ * decrypt). It exists (H: reactivation reasons ActiveProtectStopToActive and
+ * DeactivatedToActiveProtectStop in Thales' Ansible collection and SPIRE plugin; the rotation
+ * scheduler's replaced_key_state "ProtectStop", M), but no public source shows the string CM puts
+ * in `state` (L). This is our name for it; recogniseState accepts every plausible spelling.
+ */
+export const PROTECT_STOP = 'Protect Stop';
+/** A state this code knows what to do with. */
+export type KnownState = CmState | typeof PROTECT_STOP;
+
+/** Spellings, reduced by normalise(), of each known state. */
+const SPELLINGS: ReadonlyMap<string, KnownState> = new Map<string, KnownState>([
+  ...CM_STATES.map((state): [string, KnownState] => [normalise(state), state]),
+  // KMIP's "Destroyed Compromised", written the other way round by some clients (L).
+  ['compromiseddestroyed', 'Destroyed Compromised'],
+  // Candidates for protect-stop (L): "Active Protect Stop", "ActiveProtectStop", "Protect Stop", "ProtectStop", ...
+  ['activeprotectstop', PROTECT_STOP],
+  ['protectstop', PROTECT_STOP],
+]);
+
+/**
+ * The known state a CM state string names, or undefined for a state this code does not know.
+ * Tolerant of case, spaces, hyphens and underscores: CM's exact spelling is confirmed for the six
+ * KMIP states only, and a spelling we failed to foresee must not look like an unknown state.
+ */
+export function recogniseState(state: string): KnownState | undefined {
+  return SPELLINGS.get(normalise(state));
+}
+
+function normalise(state: string): string {
+  return state.toLowerCase().replace(/[\s_-]+/g, '');
+}
 
 export interface CmKey {
   readonly id: string;
@@ -25,6 +59,8 @@ export interface CmKey {
   readonly publickey: string | undefined;
   readonly updatedAt: string;
   readonly deactivationDate: string | undefined;
+  /** When the key stopped (or stops) protecting: entering protect-stop (H: field in Thales' Go structs). */
+  readonly protectStopDate: string | undefined;
 }
 
 export type ParsedCmKey = { readonly ok: true; readonly key: CmKey } | { readonly ok: false; readonly id: string | undefined; readonly problem: string };
@@ -59,6 +95,7 @@ export function parseCmKey(value: unknown): ParsedCmKey {
       publickey: optionalString(resource.publickey),
       updatedAt: typeof resource.updatedAt === 'string' ? resource.updatedAt : '',
       deactivationDate: optionalString(resource.deactivationDate),
+      protectStopDate: optionalString(resource.protectStopDate),
     },
   };
 }

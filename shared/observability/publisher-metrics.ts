@@ -20,6 +20,7 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly skipped: Counter<'reason'>;
   private readonly published: Gauge<'use' | 'state'>;
   private readonly keptUnreadable: Gauge;
+  private readonly keptUnknownState: Gauge;
   private readonly cmRequests: Counter<'endpoint' | 'status'>;
   private readonly cmLatency: Histogram<'endpoint'>;
   private readonly cmNodeDown: Gauge<'node'>;
@@ -66,6 +67,11 @@ export class PublisherMetrics implements PublicationObserver {
     this.keptUnreadable = new Gauge({
       name: 'jwks_publisher_keys_kept_unreadable',
       help: 'Published keys kept as they are in the last cycle because CipherTrust Manager answered their public key unreadable.',
+      registers,
+    });
+    this.keptUnknownState = new Gauge({
+      name: 'jwks_publisher_keys_kept_unknown_state',
+      help: 'Published keys kept as they are in the last cycle although CipherTrust Manager reports them in a state the publisher does not know.',
       registers,
     });
     this.cmRequests = new Counter({
@@ -130,6 +136,10 @@ export class PublisherMetrics implements PublicationObserver {
 
   keysKeptUnreadable(count: number): void {
     this.keptUnreadable.set(count);
+  }
+
+  keysKeptUnknownState(count: number): void {
+    this.keptUnknownState.set(count);
   }
 
   ciphertrustRequest(endpoint: CipherTrustEndpoint, status: string, seconds: number): void {

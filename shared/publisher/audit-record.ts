@@ -21,6 +21,7 @@ export function auditRecord(triggers: readonly CycleTrigger[], options: CycleOpt
     filesWritten: result.filesWritten,
     filesRemoved: result.filesRemoved,
     ...(result.keptUnreadable !== undefined && result.keptUnreadable.length > 0 && { keptUnreadable: result.keptUnreadable }),
+    ...(result.keptUnknownState !== undefined && result.keptUnknownState.length > 0 && { keptUnknownState: result.keptUnknownState }),
     store,
     ...(options.confirmRemoval === true && { override: 'confirm_removal' }),
     ...(result.message !== undefined && { message: result.message }),

@@ -46,7 +46,7 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
     observe: (endpoint, status, seconds) => metrics.ciphertrustRequest(endpoint, status, seconds),
   });
   const session = new CipherTrustSession(transport, cm.grant, cm.domain, Date.now, logger);
-  const reader = new CipherTrustKeyReader(new CipherTrustClient(transport, session), {
+  const reader = new CipherTrustKeyReader(new CipherTrustClient(transport, session, logger), {
     selector: cm.keySelector,
     pageSize: cm.pageSize,
     concurrency: cm.concurrency,

@@ -45,6 +45,8 @@ export interface CycleResult {
   readonly filesRemoved: number;
   /** Published kids kept as they are because CM answered their public key unreadable. */
   readonly keptUnreadable?: readonly string[];
+  /** Published kids kept as they are although CM reports them in a state the publisher does not know. */
+  readonly keptUnknownState?: readonly string[];
 }
 
 export interface CycleOptions {
@@ -147,7 +149,14 @@ export class PublicationCycle {
       allowEmpty: this.deps.allowEmpty,
       confirmRemoval: options.confirmRemoval === true,
     });
-    const planned = { ...diff(published, policy), keys: keys.length, filesWritten: 0, filesRemoved: 0, ...(policy.kept.length > 0 && { keptUnreadable: policy.kept }) };
+    const planned = {
+      ...diff(published, policy),
+      keys: keys.length,
+      filesWritten: 0,
+      filesRemoved: 0,
+      ...(policy.kept.length > 0 && { keptUnreadable: policy.kept }),
+      ...(policy.keptUnknownState.length > 0 && { keptUnknownState: policy.keptUnknownState.map(({ kid }) => kid) }),
+    };
     if (guard !== undefined) return { ...planned, outcome: 'refused', guard, message: guard.message };
     if (options.dryRun === true) return { ...planned, outcome: 'dry_run' };
 
@@ -200,6 +209,15 @@ export class PublicationCycle {
       logger.warn({ event: 'key_kept_unreadable', kid }, 'CipherTrust Manager answered this published key unreadable; it stays published as it is');
     }
     observer.keysKeptUnreadable(policy.kept.length);
+    for (const { kid, source } of policy.keptUnknownState) {
+      // A state CM has that we do not know may mean the key must go (a new kind of revocation) or
+      // must stay (a new kind of retirement): kept, and a person told, rather than guessed.
+      logger.warn(
+        { event: 'key_kept_unknown_state', security: true, kid, cmKey: source },
+        `CipherTrust Manager reports a published key in state "${source.state}", which this publisher does not know; it stays published until an operator acts or CM moves it to a known state`,
+      );
+    }
+    observer.keysKeptUnknownState(policy.keptUnknownState.length);
   }
 
   private logSkipped(skipped: SkippedKey): void {

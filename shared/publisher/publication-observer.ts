@@ -12,4 +12,6 @@ export interface PublicationObserver {
   keysPublished(keys: readonly PlannedKey[]): void;
   /** Published keys kept as they are because CM answered them unreadable, this cycle. */
   keysKeptUnreadable(count: number): void;
+  /** Published keys kept as they are although CM reports them in a state we do not know, this cycle. */
+  keysKeptUnknownState(count: number): void;
 }

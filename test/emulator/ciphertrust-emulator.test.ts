@@ -32,7 +32,7 @@ describe('TLS', () => {
     const token = await login(emulator);
     const response = await fetch(`${emulator.url}${KEYS}`, { headers: { Authorization: `Bearer ${token}` }, agent: new Agent({ ca: emulator.caPem }) });
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ skip: 0, limit: 10, total: 0, resources: [] });
+    expect(await response.json()).toMatchObject({ skip: 0, limit: 10, total: 0, resources: null });
     await expect(fetch(`${emulator.url}${KEYS}`, { agent: new Agent() })).rejects.toThrow(/certificate/i);
   });
 
@@ -208,7 +208,70 @@ describe('listing keys', () => {
     const sorted = [...emulator.keys.list()].sort((a, b) => (a.createdAt === b.createdAt ? (a.id < b.id ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
     expect(sorted.map((key) => key.id)).toEqual(expected);
     expect((await list('?skip=3&limit=4')).resources.map((key) => key.id)).toEqual(expected.slice(3, 7));
-    expect((await list('?skip=100')).resources).toEqual([]);
+    // Past the end, as for an empty listing: Go's nil slice (L).
+    expect((await list('?skip=100')).resources).toBeNull();
+  });
+
+  test('an empty listing answers resources null with total 0, as CM does, or [] when switched', async () => {
+    expect(await list('?labels=nobody=here')).toEqual({ skip: 0, limit: 10, total: 0, resources: null });
+    emulator.faults.setListingShape({ emptyResources: 'array' });
+    try {
+      expect(await list('?labels=nobody=here')).toEqual({ skip: 0, limit: 10, total: 0, resources: [] });
+    } finally {
+      emulator.faults.clear();
+    }
+    expect((await list('?labels=nobody=here')).resources).toBeNull();
+  });
+
+  test('query parameters CM does not know are named in messages (once each); known ones are not; switchable', async () => {
+    const answer = await list('?labels=jwks=publish&bogus=1&Labels=x&bogus=2&fields=links&alias=a');
+    expect(answer).toMatchObject({ total: 3, messages: ['Unknown query parameter: bogus', 'Unknown query parameter: Labels'] });
+    expect(await list('?labels=jwks=publish&skip=0&limit=5&name=x&state=Active&fields=meta')).not.toHaveProperty('messages');
+    emulator.faults.setListingShape({ queryMessages: false });
+    try {
+      expect(await list('?bogus=1')).not.toHaveProperty('messages');
+    } finally {
+      emulator.faults.clear();
+    }
+  });
+
+  test('a CM that does not understand labels lists every key unfiltered and says so in messages', async () => {
+    emulator.faults.setListingShape({ ignoredParameters: ['labels'] });
+    try {
+      const answer = await list('?labels=jwks=publish&limit=5');
+      expect(answer).toMatchObject({ total: 25, limit: 5, messages: ['Unknown query parameter: labels'] });
+    } finally {
+      emulator.faults.clear();
+    }
+    expect(await list('?labels=jwks=publish')).toMatchObject({ total: 3 });
+  });
+
+  test('without type, a reference is inferred (a key name first), so only type=id surely means the id', async () => {
+    const namedLikeAnId = emulator.keys.create({ name: rsa.id, algorithm: 'ec' });
+    try {
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}`, { token })).json.id).toBe(namedLikeAnId.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}?type=id`, { token })).json.id).toBe(rsa.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${namedLikeAnId.id}`, { token })).json.id).toBe(namedLikeAnId.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.uri}`, { token })).json.id).toBe(rsa.id);
+      expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}?type=slug`, { token })).status).toBe(400);
+    } finally {
+      emulator.keys.remove(namedLikeAnId.id);
+    }
+  });
+
+  test('links and meta only when fields asks for them, in a listing and for one key', async () => {
+    const plain = await list('?labels=jwks=publish');
+    for (const key of plain.resources) {
+      expect(key).not.toHaveProperty('links');
+      expect(key).not.toHaveProperty('meta');
+      expect(key).toMatchObject({ undeletable: false, neverExportable: false, unexportable: false, neverExported: true });
+    }
+    const both = await list('?labels=jwks=publish&fields=links,meta');
+    for (const key of both.resources) expect(key).toMatchObject({ links: [], meta: { ownerId: expect.stringMatching(/^local\|/) as unknown } });
+    const linksOnly = (await call(emulator, 'GET', `${KEYS}/${rsa.id}?fields=links`, { token })).json;
+    expect(linksOnly).toHaveProperty('links', []);
+    expect(linksOnly).not.toHaveProperty('meta');
+    expect((await call(emulator, 'GET', `${KEYS}/${rsa.id}`, { token })).json).not.toHaveProperty('links');
   });
 
   test('a limit above the maximum is capped silently', async () => {
@@ -306,8 +369,9 @@ describe('keys', () => {
       labels: { jwks: 'publish' },
       unexportable: false,
       neverExported: true,
+      undeletable: false,
+      neverExportable: false,
       aliases: [],
-      links: [],
       createdAt: clock.iso(),
       updatedAt: clock.iso(),
       activationDate: clock.iso(),
@@ -350,7 +414,7 @@ describe('keys', () => {
     expect((await create({ name: 'aes-128', algorithm: 'aes', size: 128 })).json.size).toBe(128);
   });
 
-  test('bad parameters are 400, a duplicate name is 409', async () => {
+  test('bad parameters are 400, a duplicate name is 409 NCERRKeyAlreadyExists', async () => {
     for (const body of [
       { name: 'bad-1', algorithm: 'rsa', size: 1000 },
       { name: 'bad-2', algorithm: 'ec', curveid: 'secp999' },
@@ -367,7 +431,7 @@ describe('keys', () => {
     expect((await create({ name: 'dup', algorithm: 'aes' })).status).toBe(201);
     const duplicate = await create({ name: 'dup', algorithm: 'aes' });
     expect(duplicate.status).toBe(409);
-    expect(duplicate.json).toMatchObject({ code: 11, codeDesc: expect.stringMatching(/^NCERRConflict: /) as unknown });
+    expect(duplicate.json).toMatchObject({ codeDesc: expect.stringMatching(/^NCERRKeyAlreadyExists/) as unknown, message: 'key with name dup already exists' });
   });
 
   test('unknown keys are 404 with the CM body; malformed JSON is 400; wrong method 405; unknown route 404', async () => {
@@ -425,16 +489,19 @@ describe('keys', () => {
     clock.advance(5);
     const deactivated = await post(superseded.id, 'revoke', { reason: 'Superseded', message: 'rotated' });
     expect(deactivated.status).toBe(200);
-    expect(deactivated.json).toMatchObject({ state: 'Deactivated', deactivationDate: clock.iso(), revocationReason: 'Superseded', updatedAt: clock.iso() });
+    expect(deactivated.json).toMatchObject({ state: 'Deactivated', deactivationDate: clock.iso(), revocationReason: 'Superseded', revocationMessage: 'rotated', updatedAt: clock.iso() });
+    expect(deactivated.json).not.toHaveProperty('compromiseOccurrenceDate');
     expect(deactivated.json.publickey).toBe(superseded.publickey);
     expect((await post(superseded.id, 'revoke', { reason: 'Superseded' })).status).toBe(400);
     expect((await post(superseded.id, 'revoke', { reason: 'KeyCompromise', compromiseOccurrenceDate: 'yesterday' })).status).toBe(400);
     const later = await post(superseded.id, 'revoke', { reason: 'KeyCompromise', compromiseOccurrenceDate: clock.iso(-3600) });
-    expect(later.json).toMatchObject({ state: 'Compromised', revocationReason: 'KeyCompromise', deactivationDate: clock.iso() });
+    expect(later.json).toMatchObject({ state: 'Compromised', revocationReason: 'KeyCompromise', deactivationDate: clock.iso(), compromiseOccurrenceDate: clock.iso(-3600) });
+    expect(later.json).not.toHaveProperty('revocationMessage');
 
     const compromised = (await create({ name: 'rev-2', algorithm: 'ec' })).json as CmKeyResource;
     const revoked = await post(compromised.id, 'revoke', { reason: 'KeyCompromise' });
-    expect(revoked.json).toMatchObject({ state: 'Compromised', compromiseDate: clock.iso(), revocationReason: 'KeyCompromise' });
+    // Without a compromiseOccurrenceDate, KMIP's default: the key's creation date.
+    expect(revoked.json).toMatchObject({ state: 'Compromised', compromiseDate: clock.iso(), revocationReason: 'KeyCompromise', compromiseOccurrenceDate: compromised.createdAt });
     expect(revoked.json).not.toHaveProperty('deactivationDate');
 
     const ca = (await create({ name: 'rev-3', algorithm: 'ec' })).json as CmKeyResource;
@@ -456,11 +523,16 @@ describe('keys', () => {
 
     const compromised = (await create({ name: 'react-2', algorithm: 'aes' })).json as CmKeyResource;
     await post(compromised.id, 'revoke', { reason: 'KeyCompromise' });
-    const refused = await post(compromised.id, 'reactivate');
+    const refused = await post(compromised.id, 'reactivate', { reason: 'DeactivatedToActive' });
     expect(refused.status).toBe(400);
     expect(refused.json).toMatchObject({ code: expect.any(Number) as unknown, codeDesc: expect.stringMatching(/^NCERR/) as unknown });
     expect((await get(compromised.id)).json.state).toBe('Compromised');
-    expect((await post(key.id, 'reactivate')).status).toBe(400);
+    await post(key.id, 'revoke', { reason: 'Superseded' });
+    const withoutReason = await post(key.id, 'reactivate');
+    expect(withoutReason.status).toBe(400);
+    expect(withoutReason.json).toMatchObject({ codeDesc: expect.stringMatching(/^NCERRInvalidParamValue/) as unknown, message: 'reason is required' });
+    expect((await get(key.id)).json.state).toBe('Deactivated');
+    expect((await post(key.id, 'reactivate', { reason: 'Bored' })).status).toBe(400);
   });
 
   test('destroy: only after revocation, and the public material is gone', async () => {

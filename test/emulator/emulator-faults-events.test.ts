@@ -105,7 +105,14 @@ describe('faults', () => {
 
     await call(emulator, 'POST', faults, { token, body: { hangNext: { endpoint: 'list' } } });
     const cleared = await call(emulator, 'DELETE', faults, { token });
-    expect(cleared.json).toEqual({ latencyMs: 0, pending: [], malformedPublicKeys: [] });
+    expect(cleared.json).toEqual({
+      latencyMs: 0,
+      pending: [],
+      malformedPublicKeys: [],
+      forcedStates: [],
+      stateSpellings: {},
+      listingShape: { emptyResources: 'null', queryMessages: true, ignoredParameters: [] },
+    });
     expect((await call(emulator, 'GET', KEYS, { token })).status).toBe(200);
     expect((await call(emulator, 'GET', `${KEYS}/${key.id}`, { token })).json.publickey).toBe(key.publickey);
 
@@ -171,7 +178,7 @@ describe('CloudEvents', () => {
     const created = (await call(emulator, 'POST', KEYS, { token, body: { name: 'evented', algorithm: 'ec', labels: { jwks: 'publish' } } })).json as CmKeyResource;
     const rotated = (await call(emulator, 'POST', `${KEYS}/${created.id}/versions`, { token })).json as CmKeyResource;
     await call(emulator, 'POST', `${KEYS}/${created.id}/revoke`, { token, body: { reason: 'Superseded' } });
-    await call(emulator, 'POST', `${KEYS}/${created.id}/reactivate`, { token, body: {} });
+    await call(emulator, 'POST', `${KEYS}/${created.id}/reactivate`, { token, body: { reason: 'DeactivatedToActive' } });
     await call(emulator, 'PATCH', `${KEYS}/${created.id}`, { token, body: { deactivationDate: '2099-01-01T00:00:00Z' } });
     await call(emulator, 'POST', `${KEYS}/${rotated.id}/revoke`, { token, body: { reason: 'KeyCompromise' } });
     await call(emulator, 'POST', `${KEYS}/${rotated.id}/destroy`, { token });

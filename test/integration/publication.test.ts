@@ -30,6 +30,7 @@ interface KeyChangeRecord {
 interface AuditRecord {
   outcome: string;
   keptUnreadable?: string[];
+  keptUnknownState?: string[];
   guard?: string;
   reason: { kinds: string[]; requests: number };
   added: KeyChangeRecord[];
@@ -62,7 +63,7 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     return key;
   }
 
-  it('refuses to publish an empty set when CM offers no key, and writes nothing', async () => {
+  it('refuses to publish an empty set when CM offers no key (resources null), and writes nothing', async () => {
     const answer = await stack.ping();
     expect(answer.status).toBe(409);
     expect(answer.body).toMatchObject({ error: 'publication_refused', guard: 'empty_set' });
@@ -242,6 +243,29 @@ describe.each<BackendName>(['file', 's3'])('publication from CipherTrust Manager
     stack.emulator.keys.patch(created.good!.id, { labels: PUBLISH });
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
     expect(metricValue(await metrics(stack), 'jwks_publisher_keys_kept_unreadable')).toBe(0);
+  });
+
+  it('keeps a published key CM reports in a state it does not know, with a security log line and the metric, until CM moves it back', async () => {
+    stack.emulator.faults.forceState(created.good!.id, 'Suspended');
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged', removed: 0 } });
+    expect(await stack.publishedKids()).toContain(kids.good);
+    expect(stack.keyRotated.output()).toMatch(new RegExp(`"event":"key_kept_unknown_state","security":true,"kid":"${kids.good}"`));
+    expect(auditRecords(stack).pop()).toMatchObject({ keptUnknownState: [kids.good] });
+    expect(metricValue(await metrics(stack), 'jwks_publisher_keys_kept_unknown_state')).toBe(1);
+    stack.emulator.faults.clear();
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    expect(metricValue(await metrics(stack), 'jwks_publisher_keys_kept_unknown_state')).toBe(0);
+  });
+
+  it("logs once what CM says it did not understand in a listing's query, and still publishes by the label selector", async () => {
+    const from = stack.keyRotated.output().length;
+    stack.emulator.faults.setListingShape({ ignoredParameters: ['labels'] });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    stack.emulator.faults.clear();
+    const output = stack.keyRotated.output().slice(from);
+    expect(output.match(/"event":"ciphertrust_query_not_understood"/g)).toHaveLength(1);
+    expect(output).toContain('"cmMessage":"Unknown query parameter: labels"');
   });
 
   it('removes destroyed keys at once even when they are more than half of the set and CM returns no material for them', async () => {

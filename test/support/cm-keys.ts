@@ -14,6 +14,7 @@ export interface FixtureOptions {
   readonly name?: string;
   readonly version?: number;
   readonly deactivationDate?: string;
+  readonly protectStopDate?: string;
   readonly updatedAt?: string;
   readonly objectType?: string;
 }
@@ -48,6 +49,7 @@ export function cmKey(algorithm: string, publickey: string | undefined, extra: P
     publickey,
     updatedAt: options.updatedAt ?? '2026-11-20T10:00:00.000Z',
     deactivationDate: options.deactivationDate,
+    protectStopDate: options.protectStopDate,
     ...extra,
   };
 }

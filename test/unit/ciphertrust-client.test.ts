@@ -1,12 +1,15 @@
 /**
  * Listing edge cases CM can produce but the emulator cannot be made to produce on cue: pages that
  * shift under the reader, a capped limit, a malformed envelope. The transport is scripted here;
- * everything else (HTTPS, login, retries, faults) is tested against the emulator.
+ * everything else (HTTPS, login, retries, faults) is tested against the emulator. Also the log of
+ * CM's query messages, whose bounds no emulator answer reaches.
  */
 import { CipherTrustClient } from '../../shared/ciphertrust/client.js';
 import { CipherTrustError } from '../../shared/ciphertrust/errors.js';
+import { QueryMessageLog } from '../../shared/ciphertrust/query-messages.js';
 import { CipherTrustSession } from '../../shared/ciphertrust/session.js';
 import type { CipherTrustRequest, CipherTrustResponse, CipherTrustTransport } from '../../shared/ciphertrust/transport.js';
+import { capturingLogger } from '../support/capture.js';
 
 type Page = { total: number; ids: string[] };
 
@@ -91,5 +94,21 @@ describe('CipherTrustClient.listKeys', () => {
     } as unknown as CipherTrustTransport;
     const client = new CipherTrustClient(typed, new CipherTrustSession(typed, { type: 'client_credential', clientId: 'jwks-publisher' }, undefined));
     await expect(client.listKeys('jwks=publish', 10)).rejects.toMatchObject({ failure: 'malformed_response', endpoint: 'keys2_list' });
+  });
+});
+
+describe('QueryMessageLog', () => {
+  it('logs each distinct message once, shortened, ignores what is not a string, and remembers at most 100', () => {
+    const log = capturingLogger('key-rotated');
+    const messages = new QueryMessageLog(log.logger);
+    messages.report('keys2_list', ['Unknown query parameter: labels', 'Unknown query parameter: labels', 7, null, '']);
+    messages.report('keys2_list', ['Unknown query parameter: labels']);
+    messages.report('keys2_list', 'not an array');
+    messages.report('keys2_list', ['x'.repeat(1000)]);
+    messages.report('keys2_list', Array.from({ length: 200 }, (_, index) => `message ${index}`));
+    const lines = log.lines().filter((line) => line.event === 'ciphertrust_query_not_understood');
+    expect(lines).toHaveLength(100);
+    expect(lines[0]).toMatchObject({ level: 'warn', endpoint: 'keys2_list', cmMessage: 'Unknown query parameter: labels' });
+    expect((lines[1]!.cmMessage as string).length).toBe(303);
   });
 });

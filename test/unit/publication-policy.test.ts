@@ -1,7 +1,7 @@
 import { convertCmKey } from '../../shared/publisher/cm-key-to-jwk.js';
 import { checkGuards } from '../../shared/publisher/guards.js';
 import { applyPublicationPolicy, type PreviousPublication } from '../../shared/publisher/publication-policy.js';
-import type { CmKey } from '../../shared/ciphertrust/cm-key.js';
+import { recogniseState, type CmKey } from '../../shared/ciphertrust/cm-key.js';
 import { ENCRYPT_DECRYPT, SIGN_VERIFY, ecCmKey, type FixtureOptions } from '../support/cm-keys.js';
 
 const NOW = new Date('2026-11-24T12:00:00.000Z');
@@ -82,6 +82,34 @@ describe('applyPublicationPolicy', () => {
     expect(outcome.skipped.map((skipped) => skipped.reason)).toEqual(['unknown_state']);
   });
 
+  it('publishes a protect-stop signing key for the retention after its protectStopDate, never an encryption key', async () => {
+    const since = new Date(NOW.getTime() - RETAIN + HOUR).toISOString();
+    const signing = key({ state: 'Active Protect Stop', protectStopDate: since });
+    const expired = key({ state: 'ProtectStop', protectStopDate: new Date(NOW.getTime() - RETAIN).toISOString() });
+    const encryption = key({ use: 'enc', state: 'Protect Stop', protectStopDate: NOW.toISOString() });
+    const outcome = await plan([signing, expired, encryption]);
+    expect(outcome.keys.map((planned) => planned.sources[0]!.id)).toEqual([signing.id]);
+    expect(outcome.skipped).toEqual([]);
+  });
+
+  it('does not publish an Active encryption key past its protectStopDate, but keeps an Active signing key', async () => {
+    const past = new Date(NOW.getTime() - HOUR).toISOString();
+    const ahead = new Date(NOW.getTime() + HOUR).toISOString();
+    const [stopped, upcoming, signing] = [key({ use: 'enc', protectStopDate: past }), key({ use: 'enc', protectStopDate: ahead }), key({ protectStopDate: past })];
+    const outcome = await plan([stopped, upcoming, signing]);
+    expect(outcome.keys.map((planned) => planned.sources[0]!.id).sort()).toEqual([upcoming.id, signing.id].sort());
+  });
+
+  it('counts protect-stop retention from updatedAt when protectStopDate is missing or still ahead', async () => {
+    const recent = new Date(NOW.getTime() - HOUR).toISOString();
+    const old = new Date(NOW.getTime() - RETAIN - HOUR).toISOString();
+    const ahead = new Date(NOW.getTime() + HOUR).toISOString();
+    const kept = [key({ state: 'ActiveProtectStop', updatedAt: recent }), key({ state: 'ActiveProtectStop', updatedAt: recent, protectStopDate: ahead })];
+    const gone = [key({ state: 'ActiveProtectStop', updatedAt: old }), key({ state: 'ActiveProtectStop', updatedAt: old, protectStopDate: ahead })];
+    const outcome = await plan([...kept, ...gone]);
+    expect(outcome.keys.map((planned) => planned.sources[0]!.id).sort()).toEqual(kept.map((candidate) => candidate.id).sort());
+  });
+
   it('sorts the keys by kid whatever order CM listed them in', async () => {
     const keys = [key(), key(), key(), key()];
     const forward = (await plan(keys)).keys.map((planned) => planned.jwk.kid);
@@ -133,12 +161,70 @@ describe('applyPublicationPolicy with what was published before', () => {
     expect(stranger.kept).toEqual([]);
   });
 
+  it('keeps a published key that CM reports in a state nobody here knows, readable or not, and reports it', async () => {
+    const [signing, encryption, unreadable, other] = [key(), key({ use: 'enc' }), key(), key()];
+    const previous = await publishedBefore([signing, encryption, unreadable, other]);
+    const kidOf = (candidate: CmKey): string => previous.kidsByCmId.get(candidate.id)!;
+    const outcome = await planAfter(
+      [{ ...signing, state: 'Suspended' }, { ...encryption, state: 'Suspended' }, { ...unreadable, state: 'On Hold', publickey: 'garbage' }, other],
+      previous,
+    );
+    expect(outcome.keys.map((planned) => planned.jwk.kid).sort()).toEqual([...previous.keys.keys()].sort());
+    expect(outcome.keptUnknownState.map(({ kid, source }) => [kid, source.state])).toEqual(
+      [
+        [kidOf(signing), 'Suspended'],
+        [kidOf(encryption), 'Suspended'],
+        [kidOf(unreadable), 'On Hold'],
+      ].sort(([a], [b]) => (a! < b! ? -1 : 1)),
+    );
+    expect(outcome.kept).toEqual([kidOf(unreadable)]);
+  });
+
+  it('does not keep a key in an unknown state that a compromised copy withdraws', async () => {
+    const signing = key();
+    const previous = await publishedBefore([signing]);
+    const outcome = await planAfter([{ ...signing, state: 'Suspended' }, { ...signing, id: 'twin', objectType: 'Public Key', state: 'compromised' }], previous);
+    expect(outcome.keys).toEqual([]);
+    expect(outcome.keptUnknownState).toEqual([]);
+  });
+
   it('withholds the pair when its Public Key twin is compromised', async () => {
     const pair = key();
     const twin: CmKey = { ...pair, id: 'twin', objectType: 'Public Key', state: 'Compromised' };
     const outcome = await plan([pair, twin]);
     expect(outcome.keys).toEqual([]);
     expect([...outcome.withdrawn.values()].map((source) => source.id)).toEqual(['twin']);
+  });
+});
+
+describe('recogniseState', () => {
+  it.each([
+    ['Pre-Active', 'Pre-Active'],
+    ['pre-active', 'Pre-Active'],
+    ['PreActive', 'Pre-Active'],
+    ['Pre Active', 'Pre-Active'],
+    ['ACTIVE', 'Active'],
+    ['Deactivated', 'Deactivated'],
+    ['Compromised', 'Compromised'],
+    ['Destroyed', 'Destroyed'],
+    ['Destroyed Compromised', 'Destroyed Compromised'],
+    ['Destroyed-Compromised', 'Destroyed Compromised'],
+    ['DestroyedCompromised', 'Destroyed Compromised'],
+    ['compromisedDestroyed', 'Destroyed Compromised'],
+    // Protect-stop: no source shows CM's string (L); every candidate is accepted.
+    ['Active Protect Stop', 'Protect Stop'],
+    ['ActiveProtectStop', 'Protect Stop'],
+    ['Protect Stop', 'Protect Stop'],
+    ['ProtectStop', 'Protect Stop'],
+    ['Active-Protect-Stop', 'Protect Stop'],
+    ['active_protect_stop', 'Protect Stop'],
+    [' PROTECT  STOP ', 'Protect Stop'],
+  ])('reads %j as %s', (spelling, state) => {
+    expect(recogniseState(spelling)).toBe(state);
+  });
+
+  it.each(['Suspended', 'Active Protect', 'Stopped', 'Deactivate', '', 'Activ e2'])('knows no state %j', (spelling) => {
+    expect(recogniseState(spelling)).toBeUndefined();
   });
 });
 
