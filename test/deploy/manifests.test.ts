@@ -790,7 +790,7 @@ describe('schemas', () => {
     expect(isPlainObject(patch)).toBe(true);
     const serving = new KnativeServing({ metadata: { name: 'knative-serving', namespace: 'knative-serving' }, ...(patch as object) });
     expect(() => serving.validate()).not.toThrow();
-    return serving.spec?.config?.features as Record<string, string> | undefined;
+    return serving.spec?.config?.features;
   }
 
   it('the pvc overlay\'s KnativeServing patch validates and enables PVC volumes, writable ones included', () => {

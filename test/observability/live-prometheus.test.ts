@@ -128,13 +128,13 @@ describeIfInstalled('alerts and dashboard in a real Prometheus scraping the func
   });
 
   it('CipherTrust Manager down for three cycles fires JwksPublicationFailing', async () => {
-    stack.emulator.down();
+    await stack.emulator.down();
     try {
       for (let cycle = 0; cycle < 3; cycle++) expect((await stack.ping()).body).toMatchObject({ outcome: 'failed' });
       const [alert] = await expectFires('JwksPublicationFailing');
       expect(alert).toMatchObject({ labels: { severity: 'warning', outcome: 'failed', job: 'key-rotated' }, annotations: { runbook: 'docs/operations.md#jwkspublicationfailing' } });
     } finally {
-      stack.emulator.up();
+      await stack.emulator.up();
     }
   });
 
