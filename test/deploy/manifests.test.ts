@@ -61,6 +61,11 @@ async function brokenCopy(target: Target): Promise<Manifest[]> {
   return structuredClone(await built(target));
 }
 
+/** The objects of one YAML file under knative/. */
+function knativeDirObjects(file: string): Manifest[] {
+  return parseManifests(readFileSync(join(knativeDir, file), 'utf8'), `knative/${file}`);
+}
+
 function exampleManifests(): { file: string; objects: Manifest[] }[] {
   const dir = join(knativeDir, 'examples');
   let names: string[];
@@ -802,6 +807,47 @@ describe('schemas', () => {
 
   it.each(overlays)('the %s overlay\'s KnativeServing patch enables topologySpreadConstraints', (overlay) => {
     expect(servingFeatures(overlay)).toMatchObject({ 'kubernetes.podspec-topologyspreadconstraints': 'enabled' });
+  });
+
+  it('a ClusterLogForwarder is validated against its vendored CRD schema (no typed model exists)', () => {
+    const example = exampleManifests().flatMap(({ objects }) => objects).find((object) => object.kind === 'ClusterLogForwarder');
+    expect(example).toBeDefined();
+    expect(validationProblems(example!)).toEqual([]);
+    const broken = structuredClone(example!) as Manifest & { spec: { serviceAccount?: unknown; outputs: { syslog: { rfc: string } }[] } };
+    broken.spec.outputs[0]!.syslog.rfc = 'RFC5425';
+    delete broken.spec.serviceAccount;
+    expect(validationProblems(broken)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/ClusterLogForwarder\/jwks-audit-to-siem: \/spec\/outputs\/0\/syslog\/rfc must be equal to one of the allowed values/),
+        expect.stringMatching(/ClusterLogForwarder\/jwks-audit-to-siem: \/spec must have required property 'serviceAccount'/),
+      ]),
+    );
+  });
+
+  it('the ClusterLogForwarder forwards only this namespace\'s audit records, whole, as RFC 5424 over TLS', () => {
+    interface Forwarder {
+      spec: {
+        inputs: { name: string; type: string; application?: { includes?: { namespace?: string }[] } }[];
+        filters: { name: string; type: string; drop?: { test: { field: string; notMatches?: string }[] }[] }[];
+        outputs: { name: string; type: string; syslog?: { url: string; rfc: string; payloadKey?: string }; tls?: { ca?: object } }[];
+        pipelines: { inputRefs: string[]; filterRefs?: string[]; outputRefs: string[] }[];
+      };
+    }
+    const objects = exampleManifests().flatMap(({ objects }) => objects);
+    const { spec } = named<Forwarder>(objects, 'ClusterLogForwarder', 'jwks-audit-to-siem');
+    const namespace = theOnly<{ metadata: { name: string } }>(knativeDirObjects('base/namespace.yaml'), 'Namespace').metadata.name;
+    for (const pipeline of spec.pipelines) {
+      const inputs = spec.inputs.filter((input) => pipeline.inputRefs.includes(input.name));
+      expect(inputs.map((input) => ({ type: input.type, namespaces: input.application?.includes?.map((include) => include.namespace) }))).toEqual([{ type: 'application', namespaces: [namespace] }]);
+      const filters = (pipeline.filterRefs ?? []).map((name) => spec.filters.find((filter) => filter.name === name));
+      expect(filters.map((filter) => filter?.type)).toEqual(['parse', 'drop']);
+      expect(filters[1]?.drop).toEqual([{ test: [{ field: '.structured.audit', notMatches: '^true$' }] }]);
+      for (const output of spec.outputs.filter((candidate) => pipeline.outputRefs.includes(candidate.name))) {
+        expect(output).toMatchObject({ type: 'syslog', syslog: { rfc: 'RFC5424', payloadKey: '{.message}' } });
+        expect(output.syslog?.url).toMatch(/^tls:\/\//);
+        expect(output.tls?.ca).toBeDefined();
+      }
+    }
   });
 
   it('a malformed object fails its schema', () => {
