@@ -50,7 +50,7 @@ describeIfInstalled('audit records to the SIEM: RFC 5424 over TLS into a real rs
     stack.emulator.keys.rotate(keys[0]!.id);
     expect(await stack.sendEvent('com.thalesgroup.ciphertrust.key.rotated')).toMatchObject({ status: 200, body: { outcome: 'published' } });
     // A compromise: audit-1 revoked with KeyCompromise, announced.
-    stack.emulator.keys.revoke(keys[1]!.id, 'KeyCompromise', { message: 'audit test' });
+    stack.emulator.keys.revoke(keys[1]!.id, 'KeyCompromise');
     expect(await stack.sendEvent('com.thalesgroup.ciphertrust.key.state-changed')).toMatchObject({ status: 200, body: { outcome: 'published' } });
     // A guard refusal: the label lost on most keys at once.
     for (const key of keys.slice(2)) stack.emulator.keys.patch(key.id, { labels: {} });

@@ -15,24 +15,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CmKeyResource } from '../../emulator/index.js';
 import { KEY_SET_OBJECT } from '../../shared/store/store.js';
-import { hasData, loadDashboard, panelTargets, testQuery, variableNames, type PanelTarget } from '../support/dashboard.js';
+import { hasData, loadDashboard, panelTargets, testQuery, variableNames, type DashboardData } from '../support/dashboard.js';
 import { describeIfInstalled } from '../support/dependencies.js';
 import { eventually, rawRequest } from '../support/http.js';
-import { PROMETHEUS_INSTALL, prometheusMissing, ruleGroupsFromManifest, shortenDurations, startPrometheus, type ActiveAlert, type PromSeries, type RunningPrometheus } from '../support/prometheus.js';
+import { PROMETHEUS_INSTALL, prometheusMissing, ruleGroupsFromManifest, shortenDurations, startPrometheus, type ActiveAlert, type RunningPrometheus } from '../support/prometheus.js';
 import { startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
 import { PUBLISH, SIGN, startServing } from '../faults/support.js';
 
 /** One hour of production is 3600 / FACTOR = 15 s here (for: and range windows alike). */
 const FACTOR = 240;
 const INTERVAL = '500ms';
-
-/** What the run leaves for the dashboard: every panel query's answers over the whole run. */
-export interface DashboardData {
-  readonly start: number;
-  readonly end: number;
-  readonly step: number;
-  readonly panels: readonly (PanelTarget & { readonly query: string; readonly result: readonly PromSeries[] })[];
-}
 
 describeIfInstalled('alerts and dashboard in a real Prometheus scraping the functions', prometheusMissing(), PROMETHEUS_INSTALL, () => {
   let stack: PublisherStack;
@@ -172,7 +164,7 @@ describeIfInstalled('alerts and dashboard in a real Prometheus scraping the func
       }),
     );
     const output = process.env.DASHBOARD_DATA;
-    if (output !== undefined && output !== '') await writeFile(output, JSON.stringify({ start: startedAt, end, step, panels } satisfies DashboardData));
+    if (output !== undefined && output !== '') await writeFile(output, JSON.stringify({ start: startedAt, end, step, factor: FACTOR, panels } satisfies DashboardData));
     expect(panels.length).toBeGreaterThanOrEqual(10);
     expect(panels.filter((panel) => !hasData(panel.result)).map((panel) => `${panel.panel}: ${panel.query}`)).toEqual([]);
   });

@@ -33,7 +33,7 @@ function validatorFor(key: string): ValidateFunction | undefined {
     if (schema === undefined) throw new Error(`${fileURLToPath(file)}: no openAPIV3Schema for ${key}`);
     // strict off: the x-kubernetes-* keywords are Kubernetes', not JSON Schema's; formats
     // (int32, int64, date-time) are the API server's to check.
-    validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(fromOpenApi3(schema));
+    validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(fromOpenApi3(schema) as object);
     compiled.set(key, validate);
   }
   return validate;

@@ -61,8 +61,12 @@ export function hasData(result: readonly PromSeries[]): boolean {
   return result.some((series) => (series.values ?? (series.value === undefined ? [] : [series.value])).some(([, value]) => Number.isFinite(Number(value))));
 }
 
-/** A legend as Grafana would draw it: `{{label}}` replaced by the series' label values. */
-export function legendOf(format: string, metric: Readonly<Record<string, string>>): string {
-  const text = format.replace(/\{\{\s*(\w+)\s*\}\}/g, (_all, label: string) => metric[label] ?? '').replace(/\s+/g, ' ').trim();
-  return text === '' ? JSON.stringify(metric) : text;
+/** What the live test leaves for the picture: every panel query's answers over the whole run (times in seconds). */
+export interface DashboardData {
+  readonly start: number;
+  readonly end: number;
+  readonly step: number;
+  /** How many times faster than production the run's windows and for: durations are. */
+  readonly factor: number;
+  readonly panels: readonly (PanelTarget & { readonly query: string; readonly result: readonly PromSeries[] })[];
 }
