@@ -61,6 +61,11 @@ async function brokenCopy(target: Target): Promise<Manifest[]> {
   return structuredClone(await built(target));
 }
 
+/** The objects of one YAML file under knative/. */
+function knativeDirObjects(file: string): Manifest[] {
+  return parseManifests(readFileSync(join(knativeDir, file), 'utf8'), `knative/${file}`);
+}
+
 function exampleManifests(): { file: string; objects: Manifest[] }[] {
   const dir = join(knativeDir, 'examples');
   let names: string[];
@@ -578,6 +583,41 @@ const partnerRoutes: Policy = (objects) => {
   return problems;
 };
 
+const SPREAD_KEYS = ['topology.kubernetes.io/zone', 'kubernetes.io/hostname'] as const;
+
+/**
+ * The serving replicas spread over zones, then nodes, so a node or a zone loss leaves one serving:
+ * a constraint per key, in that order, selecting the Service's own pods, at most one replica apart.
+ * Zones are a preference (a single-zone cluster must still schedule); nodes a rule that ignores
+ * tainted nodes (a lost node's domain must not hold its replacement back).
+ */
+const servingSpread: Policy = (objects) =>
+  SERVING.flatMap((name) => {
+    const service = knativeService(objects, name);
+    if (service === undefined) return [`${name}: missing`];
+    const constraints = podSpecOf(service)?.topologySpreadConstraints ?? [];
+    const keys = constraints.map((constraint) => constraint.topologyKey);
+    if (JSON.stringify(keys) !== JSON.stringify(SPREAD_KEYS)) return [`${name}: topologySpreadConstraints on [${keys.join(', ')}], not [${SPREAD_KEYS.join(', ')}]`];
+    const problems: string[] = [];
+    for (const constraint of constraints) {
+      const where = `${name}: spread on ${constraint.topologyKey}`;
+      if (constraint.maxSkew !== 1) problems.push(`${where}: maxSkew ${constraint.maxSkew} is not 1`);
+      const selector = constraint.labelSelector;
+      if (selector === undefined || (Object.keys(selector.matchLabels ?? {}).length === 0 && (selector.matchExpressions ?? []).length === 0)) {
+        problems.push(`${where}: no labelSelector`);
+      } else if (!selects(selector, podLabels(service))) problems.push(`${where}: labelSelector does not select its own pods`);
+      else {
+        const other = knativeServices(objects).find((candidate) => candidate !== service && selects(selector, podLabels(candidate)));
+        if (other !== undefined) problems.push(`${where}: labelSelector also selects ${other.metadata?.name}'s pods`);
+      }
+    }
+    const [zone, node] = constraints;
+    if (zone?.whenUnsatisfiable !== 'ScheduleAnyway') problems.push(`${name}: the zone spread is not ScheduleAnyway`);
+    if (node?.whenUnsatisfiable !== 'DoNotSchedule') problems.push(`${name}: the node spread is not DoNotSchedule`);
+    if (node?.nodeTaintsPolicy !== 'Honor') problems.push(`${name}: the node spread does not honour taints (nodeTaintsPolicy)`);
+    return problems;
+  });
+
 const MINIMUM_ALERTS = [
   ['JwksPublicationStale'],
   ['JwksPublicationFailing'],
@@ -663,6 +703,7 @@ const policies: Record<string, { readonly targets: readonly Target[]; readonly c
   'one Trigger per event type, retried then dead-lettered': { targets: overlays, check: triggers },
   'network policies deny by default and restrict egress': { targets: overlays, check: networkPolicies },
   'the store is wired per overlay': { targets: overlays, check: storeWiring },
+  'serving replicas spread over zones, then nodes': { targets: overlays, check: servingSpread },
   'partner routes expose /jwks and /jwk/ only': { targets: ['partner-routes'], check: partnerRoutes },
   'alerts exist and select metrics the code exposes': { targets: overlays, check: alerts },
 };
@@ -747,16 +788,66 @@ describe('schemas', () => {
     }
   });
 
-  it('the pvc overlay\'s KnativeServing patch validates and enables PVC volumes, writable ones included', () => {
-    const file = join(targetDirs.pvc, 'knative-serving-features.yaml');
+  /** An overlay's KnativeServing patch (knative-serving-features.yaml), validated. */
+  function servingFeatures(overlay: (typeof overlays)[number]): Record<string, string> | undefined {
+    const file = join(targetDirs[overlay], 'knative-serving-features.yaml');
     const [patch] = parseYamlDocuments(readFileSync(file, 'utf8'), fromRepo(file));
     expect(isPlainObject(patch)).toBe(true);
     const serving = new KnativeServing({ metadata: { name: 'knative-serving', namespace: 'knative-serving' }, ...(patch as object) });
     expect(() => serving.validate()).not.toThrow();
-    expect(serving.spec?.config?.features).toMatchObject({
+    return serving.spec?.config?.features;
+  }
+
+  it('the pvc overlay\'s KnativeServing patch validates and enables PVC volumes, writable ones included', () => {
+    expect(servingFeatures('pvc')).toMatchObject({
       'kubernetes.podspec-persistent-volume-claim': 'enabled',
       'kubernetes.podspec-persistent-volume-write': 'enabled',
     });
+  });
+
+  it.each(overlays)('the %s overlay\'s KnativeServing patch enables topologySpreadConstraints', (overlay) => {
+    expect(servingFeatures(overlay)).toMatchObject({ 'kubernetes.podspec-topologyspreadconstraints': 'enabled' });
+  });
+
+  it('a ClusterLogForwarder is validated against its vendored CRD schema (no typed model exists)', () => {
+    const example = exampleManifests().flatMap(({ objects }) => objects).find((object) => object.kind === 'ClusterLogForwarder');
+    expect(example).toBeDefined();
+    expect(validationProblems(example!)).toEqual([]);
+    const broken = structuredClone(example!) as Manifest & { spec: { serviceAccount?: unknown; outputs: { syslog: { rfc: string } }[] } };
+    broken.spec.outputs[0]!.syslog.rfc = 'RFC5425';
+    delete broken.spec.serviceAccount;
+    expect(validationProblems(broken)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/ClusterLogForwarder\/jwks-audit-to-siem: \/spec\/outputs\/0\/syslog\/rfc must be equal to one of the allowed values/),
+        expect.stringMatching(/ClusterLogForwarder\/jwks-audit-to-siem: \/spec must have required property 'serviceAccount'/),
+      ]),
+    );
+  });
+
+  it('the ClusterLogForwarder forwards only this namespace\'s audit records, whole, as RFC 5424 over TLS', () => {
+    interface Forwarder {
+      spec: {
+        inputs: { name: string; type: string; application?: { includes?: { namespace?: string }[] } }[];
+        filters: { name: string; type: string; drop?: { test: { field: string; notMatches?: string }[] }[] }[];
+        outputs: { name: string; type: string; syslog?: { url: string; rfc: string; payloadKey?: string }; tls?: { ca?: object } }[];
+        pipelines: { inputRefs: string[]; filterRefs?: string[]; outputRefs: string[] }[];
+      };
+    }
+    const objects = exampleManifests().flatMap(({ objects }) => objects);
+    const { spec } = named<Forwarder>(objects, 'ClusterLogForwarder', 'jwks-audit-to-siem');
+    const namespace = theOnly<{ metadata: { name: string } }>(knativeDirObjects('base/namespace.yaml'), 'Namespace').metadata.name;
+    for (const pipeline of spec.pipelines) {
+      const inputs = spec.inputs.filter((input) => pipeline.inputRefs.includes(input.name));
+      expect(inputs.map((input) => ({ type: input.type, namespaces: input.application?.includes?.map((include) => include.namespace) }))).toEqual([{ type: 'application', namespaces: [namespace] }]);
+      const filters = (pipeline.filterRefs ?? []).map((name) => spec.filters.find((filter) => filter.name === name));
+      expect(filters.map((filter) => filter?.type)).toEqual(['parse', 'drop']);
+      expect(filters[1]?.drop).toEqual([{ test: [{ field: '.structured.audit', notMatches: '^true$' }] }]);
+      for (const output of spec.outputs.filter((candidate) => pipeline.outputRefs.includes(candidate.name))) {
+        expect(output).toMatchObject({ type: 'syslog', syslog: { rfc: 'RFC5424', payloadKey: '{.message}' } });
+        expect(output.syslog?.url).toMatch(/^tls:\/\//);
+        expect(output.tls?.ca).toBeDefined();
+      }
+    }
   });
 
   it('a malformed object fails its schema', () => {
@@ -1209,6 +1300,27 @@ describe('policies', () => {
       target: 'partner-routes',
       breaks: (objects) => void (named<{ spec: { path?: string } }>(objects, 'Route', 'jwks-get-partners').spec.path = '/metrics'),
       flagged: /exposes \/metrics/,
+    },
+    'serving replicas not spread over nodes': {
+      policy: 'serving replicas spread over zones, then nodes',
+      target: 'pvc',
+      breaks: (objects) => void podSpecOf(mustService(objects, 'jwk-get'))!.topologySpreadConstraints!.pop(),
+      flagged: /jwk-get: topologySpreadConstraints on \[topology.kubernetes.io\/zone\], not/,
+    },
+    'a spread that selects another Service\'s pods': {
+      policy: 'serving replicas spread over zones, then nodes',
+      target: 'object-storage',
+      breaks: (objects) => {
+        const [zone] = podSpecOf(mustService(objects, 'jwks-get'))!.topologySpreadConstraints!;
+        zone!.labelSelector = { matchLabels: { 'app.kubernetes.io/name': 'jwk-get' } };
+      },
+      flagged: /jwks-get: spread on topology.kubernetes.io\/zone: labelSelector does not select its own pods/,
+    },
+    'a node spread that blocks on a lost node': {
+      policy: 'serving replicas spread over zones, then nodes',
+      target: 'pvc',
+      breaks: (objects) => void delete podSpecOf(mustService(objects, 'jwks-get'))!.topologySpreadConstraints![1]!.nodeTaintsPolicy,
+      flagged: /jwks-get: the node spread does not honour taints/,
     },
     'a documented alert missing': {
       policy: 'alerts exist and select metrics the code exposes',

@@ -1,6 +1,7 @@
 /**
  * Helpers for the manifest tests: build a kustomization with `kubectl kustomize`, parse multi-document
- * YAML, and validate an object against the JSON schema of its apiVersion/kind (kubernetes-models).
+ * YAML, and validate an object against the JSON schema of its apiVersion/kind (kubernetes-models,
+ * or a vendored CRD's OpenAPI schema: crd-schema.ts).
  */
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -23,6 +24,8 @@ import { PingSource } from '@kubernetes-models/knative/sources.knative.dev/v1/Pi
 import { SinkBinding } from '@kubernetes-models/knative/sources.knative.dev/v1/SinkBinding';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { crdSchemaProblems } from './crd-schema.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const knativeDir = join(repoRoot, 'knative');
@@ -131,6 +134,7 @@ const schemas: ReadonlyMap<string, Schema> = new Map<string, Schema>([
   ['sources.knative.dev/v1/SinkBinding', SinkBinding],
   ['monitoring.coreos.com/v1/PodMonitor', PodMonitor],
   ['monitoring.coreos.com/v1/PrometheusRule', PrometheusRule],
+  ['rbac.authorization.k8s.io/v1/ClusterRoleBinding', ClusterRoleBinding],
 ]);
 
 interface ProbedContainer {
@@ -174,7 +178,7 @@ function withServerDefaults(manifest: Manifest): Record<string, unknown> {
  */
 export function schemaProblems(manifest: Manifest): string[] | undefined {
   const Model = schemas.get(`${manifest.apiVersion}/${manifest.kind}`);
-  if (Model === undefined) return undefined;
+  if (Model === undefined) return crdSchemaProblems(manifest)?.map((problem) => `${nameOf(manifest)}: ${problem}`);
   try {
     new Model(withServerDefaults(manifest) as never).validate();
     return [];
