@@ -74,7 +74,7 @@ describe('emulator cluster mode', () => {
     expect(get.json.code).toBe(16);
     expect(String(get.json.codeDesc)).toContain('NCERRResourceNotFound');
     expect((await call(laggy, 'GET', '/api/v1/vault/keys2/cluster-fresh?type=name', { token })).status).toBe(404);
-    expect((await call(laggy, 'GET', '/api/v1/vault/keys2?labels=lag=test', { token })).json).toMatchObject({ total: 0, resources: [] });
+    expect((await call(laggy, 'GET', '/api/v1/vault/keys2?labels=lag=test', { token })).json).toMatchObject({ total: 0, resources: null });
     // Another node already has it.
     expect((await call(node(cluster, 0), 'GET', `/api/v1/vault/keys2/${fresh.id}`, { token: await login(node(cluster, 0)) })).status).toBe(200);
     // A new version is a new key: not on the lagging node yet either; the older version is.

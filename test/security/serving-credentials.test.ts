@@ -23,7 +23,8 @@ const SERVING = ['jwks-get', 'jwk-get'] as const;
 
 /** Every CIPHERTRUST_* variable the publisher reads, from its source, plus the CM Secret's keys. */
 async function cipherTrustVariables(): Promise<string[]> {
-  const source = await readFile(join(repo, 'shared/config/ciphertrust-config.ts'), 'utf8');
+  // Every module that reads CIPHERTRUST_* variables (the node list has its own).
+  const source = (await Promise.all(['ciphertrust-config.ts', 'ciphertrust-nodes.ts'].map((file) => readFile(join(repo, 'shared/config', file), 'utf8')))).join('\n');
   const secrets = parseAllDocuments(await readFile(join(repo, 'knative/examples/secrets.example.yaml'), 'utf8')).map(
     (document) => document.toJS() as { metadata: { name: string }; stringData?: Record<string, string> },
   );
