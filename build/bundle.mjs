@@ -68,7 +68,7 @@ async function bundleProgram(name, entry) {
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     outExtension: { '.js': '.cjs' },
     chunkNames: `chunks/${name.replace('functions/', '')}/[name]-[hash]`,
     plugins: name === 'main' ? [functionBundlesStayOutOfMain] : [],
@@ -81,7 +81,7 @@ async function bundleProgram(name, entry) {
     const commonJs = await transform(file.text, {
       format: 'cjs',
       platform: 'node',
-      target: 'node20',
+      target: 'node24',
       supported: { 'dynamic-import': false },
       banner: '"use strict";',
       sourcefile: file.path,

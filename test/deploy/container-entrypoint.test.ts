@@ -6,7 +6,7 @@
  * and run with the image's CMD, its ENV and nothing else.
  *
  * Not covered here (it needs an engine and the registry): that the pinned base images exist and
- * carry Node 20, the ownership and modes the image really ends up with, the base image's own
+ * carry Node 24, the ownership and modes the image really ends up with, the base image's own
  * environment beyond HOME.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +35,7 @@ const runtime = finalStage(containerfile);
 const packageJson = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
+  engines: { node: string };
 };
 
 const APP_ROOT = '/opt/app-root/src';
@@ -183,12 +184,17 @@ describe('Containerfile', () => {
     }
   });
 
-  it('compiles on ubi9/nodejs-20 and runs on ubi9/nodejs-20-minimal', () => {
+  it('compiles and runs on ubi9/nodejs-24-minimal (Node 24 LTS), the same pinned base for both stages', () => {
     expect(packageJson.scripts.build).toBe('tsc -p . && node build/bundle.mjs');
     const build = stageRunning(/\bnpm run build\b/);
-    expect(build.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20' } });
-    expect(runtime.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20-minimal' } });
+    const base = { kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-24-minimal' } };
+    expect(build.base).toMatchObject(base);
+    expect(runtime.base).toMatchObject(base);
+    expect(build.base).toEqual(runtime.base);
     expect(runtime.workdir).toBe(APP_ROOT);
+    expect(runtime.labels['io.openshift.tags']?.split(',')).toContain('nodejs24');
+    // The engines range says the same Node the image carries.
+    expect(packageJson.engines.node).toMatch(/^>=24\.\d+\.\d+ <25$/);
   });
 
   it('runs as a numeric non-root USER, so runAsNonRoot can be verified and any UID in group 0 works', () => {
