@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, copyFile, lstat, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { cp, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ const packageJson = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'))
 
 const APP_ROOT = '/opt/app-root/src';
 /** What the runtime stage may hold, relative to the app root; nothing else. */
-const RUNTIME_CONTENT = ['dist/bundle'];
+const RUNTIME_CONTENT = ['dist/bundle', 'dist/sbom.cdx.json'];
 /** One bundle per function (build/bundle.mjs), under dist/bundle/. */
 const FUNCTION_BUNDLES = ['jwks-get', 'jwk-get', 'key-rotated', 'event-dead-letter', 'event-relay'].map((name) => `functions/${name}`);
 const NEVER_IN_IMAGE = ['emulator', 'scripts', 'test'];
@@ -221,7 +221,7 @@ describe('Containerfile', () => {
     );
   });
 
-  it('copies dist/bundle alone, to the same place', () => {
+  it('copies dist/bundle and its SBOM alone, to the same place', () => {
     const copied = runtime.copies.flatMap((copy) => copy.sources.map((source) => repositoryPath(copy, source)));
     expect([...copied].sort()).toEqual(RUNTIME_CONTENT);
     expect(runtime.copies.flatMap(landingPaths).sort()).toEqual(RUNTIME_CONTENT);
@@ -299,10 +299,19 @@ describe('Containerfile', () => {
       const bundle = await runToExit(process.execPath, ['build/bundle.mjs'], { cwd: context, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
       expect(bundle.stdout + bundle.stderr).toBe('');
       expect(bundle.code).toBe(0);
-      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'bundle', 'bundle-meta.json', 'functions', 'shared']);
       for (const program of ['main', 'jwks-refresh', ...FUNCTION_BUNDLES]) {
         await expect(lstat(join(context, `dist/bundle/${program}.cjs`))).resolves.toBeDefined();
       }
+      // The stage's SBOM command, as its RUN line gives it, from what the stage holds.
+      const sbomCommand = build.runs.flatMap((run) => run.split('&&')).map((part) => part.trim()).find((part) => part.includes('dist/build/sbom/main.js'));
+      expect(sbomCommand).toBe('node dist/build/sbom/main.js --out dist/sbom.cdx.json');
+      expect(packageJson.scripts.sbom).toBe('npm run build && node dist/build/sbom/main.js');
+      const sbom = await runToExit(process.execPath, sbomCommand!.split(/\s+/).slice(1), { cwd: context, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      expect(sbom.stderr).toBe('');
+      expect(sbom.code).toBe(0);
+      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'build', 'bundle', 'bundle-meta.json', 'functions', 'sbom.cdx.json', 'shared']);
+      const components = (JSON.parse(await readFile(join(context, 'dist/sbom.cdx.json'), 'utf8')) as { components: { name: string }[] }).components;
+      expect(components.map((component) => component.name)).toEqual(expect.arrayContaining(['jose', 'pino', '@aws-sdk/client-s3']));
     } finally {
       await rm(context, { recursive: true, force: true });
     }
@@ -375,6 +384,11 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     layout = await mkdtemp(join(tmpdir(), 'jwks-image-layout-'));
     store = await mkdtemp(join(tmpdir(), 'jwks-image-store-'));
     publisherStore = await mkdtemp(join(tmpdir(), 'jwks-image-publisher-'));
+    // `npm test` writes the SBOM before jest (pretest); after a bare `npm run build`, write it here.
+    if (!(await lstat(join(repo, 'dist/sbom.cdx.json')).then(() => true, () => false))) {
+      const sbom = await runToExit(process.execPath, ['dist/build/sbom/main.js'], { cwd: repo, env: process.env });
+      if (sbom.code !== 0) throw new Error(`dist/sbom.cdx.json could not be written: ${sbom.stderr}`);
+    }
     for (const copy of runtime.copies) {
       const landing = posix.relative(APP_ROOT, copy.resolvedDestination!);
       for (const source of copy.sources) await copyLikeContainerfile(copy, join(repo, repositoryPath(copy, source)), join(layout, landing));
@@ -397,9 +411,9 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     await Promise.all([layout, store, publisherStore].filter((dir) => dir !== undefined).map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  it('holds dist/bundle alone: no node_modules, package.json, emulator, scripts or tests', async () => {
+  it('holds dist/bundle and its SBOM alone: no node_modules, package.json, emulator, scripts or tests', async () => {
     expect((await readdir(layout)).sort()).toEqual(['dist']);
-    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle']);
+    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle', 'sbom.cdx.json']);
     const files = (await readdir(join(layout, 'dist/bundle'), { recursive: true })).map(String);
     expect(files).toEqual(expect.arrayContaining(['main.cjs', 'jwks-refresh.cjs', ...FUNCTION_BUNDLES.map((name) => `${name}.cjs`)]));
     // Code only: CommonJS files, under chunks/<program>/ for what a program loads on first use.
