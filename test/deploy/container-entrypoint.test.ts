@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, cp, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,8 @@ import {
 import { eventually, rawRequest } from '../support/http.js';
 import { freePort } from '../support/processes.js';
 import { ecKey, rsaKey, type TestKey } from '../support/keys.js';
+import { describeIfInstalled } from '../support/dependencies.js';
+import { asOpenShiftRuns, openShiftRunMissing, randomOpenShiftUid } from '../support/openshift-run.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const containerfile = parseContainerfile(readFileSync(join(repo, 'Containerfile'), 'utf8'));
@@ -346,10 +348,15 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
   }
 
   /** Runs the image's CMD from the layout (`node` is this test's node) and waits for /healthz. */
-  async function start(target: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess; output: () => string }> {
+  async function start(
+    target: string,
+    env: Record<string, string>,
+    launch: (argv: string[]) => { command: string; args: string[] } = ([command, ...args]) => ({ command: command!, args }),
+  ): Promise<{ url: string; child: ChildProcess; output: () => string }> {
     if (runtime.cmd?.form !== 'exec' || runtime.cmd.argv[0] !== 'node') throw new Error('CMD is not exec-form node');
     const port = await freePort();
-    const child = spawn(process.execPath, runtime.cmd.argv.slice(1), {
+    const { command, args } = launch([process.execPath, ...runtime.cmd.argv.slice(1)]);
+    const child = spawn(command, args, {
       cwd: layout,
       env: imageEnv({ FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -392,6 +399,17 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     for (const copy of runtime.copies) {
       const landing = posix.relative(APP_ROOT, copy.resolvedDestination!);
       for (const source of copy.sources) await copyLikeContainerfile(copy, join(repo, repositoryPath(copy, source)), join(layout, landing));
+    }
+    // Owned and moded as in the image: the mode of the source stage's `chmod -R`, then COPY
+    // --chown=1001:0 (when root can chown); the app root itself is the base image's, searchable.
+    await chmod(layout, 0o755);
+    for (const copy of runtime.copies) {
+      const mode = stageNamed(containerfile, copy.from!).runs.map((run) => /chmod\s+-R\s+(\S+)/.exec(run)?.[1]).find((found) => found !== undefined);
+      for (const source of copy.sources) {
+        const copied = join(layout, posix.relative(APP_ROOT, posix.join(copy.resolvedDestination!)), copy.destination.endsWith('/') ? posix.basename(source) : '');
+        if (mode !== undefined) await runToExit('chmod', ['-R', mode, copied], { cwd: layout, env: process.env });
+        if (process.getuid?.() === 0 && copy.chown !== undefined) await runToExit('chown', ['-R', copy.chown, copied], { cwd: layout, env: process.env });
+      }
     }
 
     keys = await Promise.all([ecKey('P-256'), rsaKey('sig')]);
@@ -519,6 +537,55 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: jwks-refresh');
   });
+
+  describeIfInstalled(
+    'as OpenShift runs it: a random UID in group 0, no capabilities, the application directory read-only',
+    openShiftRunMissing(),
+    'run the tests as root (CI does): they need unshare --mount and setpriv',
+    () => {
+      const uid = randomOpenShiftUid();
+      const asOpenShift = (argv: string[]): { command: string; args: string[] } => asOpenShiftRuns(layout, uid, argv);
+
+      beforeAll(async () => {
+        // The stores are volumes: readable by anyone (serving), writable by group 0 (key-rotated).
+        await chmod(store, 0o755);
+        await chmod(publisherStore, 0o770);
+      });
+
+      it('the application directory is read-only to it (EROFS, not a permission), and it has no capability', async () => {
+        // Tries to write into the app directory, then prints what the kernel says of the process.
+        const script = [
+          "const fs = require('fs');",
+          "try { fs.writeFileSync(process.argv[1], ''); console.log('written'); } catch (error) { console.log(error.code); }",
+          "const fields = fs.readFileSync('/proc/self/status', 'utf8').split(String.fromCharCode(10));",
+          "console.log(fields.filter((line) => /^(Uid|Gid|Groups|CapEff|CapBnd|NoNewPrivs):/.test(line)).map((line) => line.split(/[ \t]+/).join(' ')).join('|'));",
+        ].join(' ');
+        const probe = asOpenShift([process.execPath, '-e', script, join(layout, 'probe')]);
+        const run = await runToExit(probe.command, probe.args, { cwd: '/', env: imageEnv({}) });
+        expect(run.stderr).toBe('');
+        const [code, status] = run.stdout.trim().split('\n');
+        expect(code).toBe('EROFS');
+        expect(status).toBe(`Uid: ${uid} ${uid} ${uid} ${uid}|Gid: 0 0 0 0|Groups: |CapEff: 0000000000000000|CapBnd: 0000000000000000|NoNewPrivs: 1`);
+      });
+
+      it('every FUNCTION_TARGET starts, answers /readyz with 200 and exits 0 on SIGTERM', async () => {
+        for (const target of FUNCTION_BUNDLES.map((name) => name.replace('functions/', ''))) {
+          const env = minimalEnv[target];
+          if (env === undefined) throw new Error(`no minimal environment for FUNCTION_TARGET=${target}`);
+          const fn = await start(target, env, asOpenShift);
+          try {
+            const status = readFileSync(`/proc/${fn.child.pid}/status`, 'utf8');
+            expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
+            await becomesReady(fn.url);
+            if (target === 'jwks-get') expect((await rawRequest(fn.url, '/jwks')).body.equals(published)).toBe(true);
+          } finally {
+            expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
+          }
+          expect(fn.output()).not.toMatch(/EROFS|EACCES|"level":(50|60)/);
+        }
+      }, 60_000);
+    },
+  );
 
   it('wrote nothing into the application directory (read-only root file system)', async () => {
     expect(await listing(layout)).toEqual(before);

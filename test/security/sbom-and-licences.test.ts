@@ -167,7 +167,7 @@ describe('npm run sbom on a fixture project with a planted fault: fails, names i
     }
     const manifest = { name: 'fixture', version: '1.0.0', dependencies, devDependencies };
     await writeFile(join(root, 'package.json'), JSON.stringify(manifest));
-    const locked = Object.entries(options.packages).map(([name, { license, dev }]) => [
+    const locked = Object.entries(options.packages).map(([name, { license, dev }]): [string, Record<string, unknown>] => [
       `node_modules/${name}`,
       { version: '1.0.0', ...(dev === true ? { dev: true } : {}), ...(license === undefined ? {} : { license }) },
     ]);
