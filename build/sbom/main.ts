@@ -40,8 +40,9 @@ function productionSbom(root: string): CycloneDxDocument {
   if (npm.error !== undefined || npm.status !== 0) {
     throw new Error(`npm sbom failed in ${root}: ${npm.error?.message ?? `exit ${npm.status}`}\n${npm.stderr}`);
   }
-  const document = JSON.parse(npm.stdout) as CycloneDxDocument;
-  if (document.bomFormat !== 'CycloneDX' || !Array.isArray(document.components as unknown)) throw new Error('npm sbom: not a CycloneDX document');
+  const parsed = JSON.parse(npm.stdout) as { bomFormat?: unknown; components?: unknown };
+  if (parsed.bomFormat !== 'CycloneDX' || !Array.isArray(parsed.components)) throw new Error('npm sbom: not a CycloneDX document');
+  const document = parsed as CycloneDxDocument;
   return { ...document, components: document.components.filter((component) => !isDevelopmentOnly(component)) };
 }
 
