@@ -199,6 +199,21 @@ describe('Containerfile', () => {
     expect(packageJson.engines.node).toMatch(/^>=24\.\d+\.\d+ <25$/);
   });
 
+  it('CI installs a Node 24 within engines, and this test run is on one', () => {
+    const [minimum] = /\d+\.\d+\.\d+/.exec(packageJson.engines.node) ?? [];
+    const atLeast = (version: string, floor: string): boolean => {
+      const [a, b] = [version, floor].map((text) => text.split('.').map(Number));
+      const index = a!.findIndex((part, at) => part !== b![at]);
+      return index < 0 || a![index]! > b![index]!;
+    };
+    const pinned = /^NODE_24_VERSION=(\d+\.\d+\.\d+)$/m.exec(readFileSync(join(repo, '.ci/run'), 'utf8'))?.[1];
+    expect(pinned).toMatch(/^24\./);
+    expect(atLeast(pinned!, minimum!)).toBe(true);
+    // .ci/run puts it first on PATH; a run on an unsupported Node fails here instead of passing.
+    expect(process.versions.node).toMatch(/^24\./);
+    expect(atLeast(process.versions.node, minimum!)).toBe(true);
+  });
+
   it('runs as a numeric non-root USER, so runAsNonRoot can be verified and any UID in group 0 works', () => {
     expect(runtime.user).toMatch(/^\d+(:\d+)?$/);
     expect(Number(runtime.user!.split(':')[0])).toBeGreaterThan(0);
