@@ -13,8 +13,10 @@
 // and prom-client's process metrics stay in chunks loaded on first use (import() + splitting),
 // so jwks-get on a file store never loads the AWS SDK.
 //
-// CommonJS, not ES modules: Node 20 starts a CommonJS file about 10 ms sooner than the same code
-// as ES modules (measured with bench/). esbuild splits code only in ES module output, so each
+// CommonJS, not ES modules: Node 20 started a CommonJS file about 10 ms sooner than the same code
+// as ES modules (measured with bench/; not yet re-measured on Node 24). Splitting still pays on
+// Node 24: one file per program costs jwks-get's start about 50 ms of CPU more, 16-19 ms with a
+// warm compile cache (bench/README.md, "Node 24"). esbuild splits code only in ES module output, so each
 // program is bundled as ES modules in memory, then every file is rewritten to CommonJS
 // (import/export become require/exports, import() a deferred require). Top-level await has no
 // CommonJS form: the rewrite refuses it, and the build fails. "use strict" keeps the semantics
@@ -68,7 +70,7 @@ async function bundleProgram(name, entry) {
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     outExtension: { '.js': '.cjs' },
     chunkNames: `chunks/${name.replace('functions/', '')}/[name]-[hash]`,
     plugins: name === 'main' ? [functionBundlesStayOutOfMain] : [],
@@ -81,7 +83,7 @@ async function bundleProgram(name, entry) {
     const commonJs = await transform(file.text, {
       format: 'cjs',
       platform: 'node',
-      target: 'node20',
+      target: 'node24',
       supported: { 'dynamic-import': false },
       banner: '"use strict";',
       sourcefile: file.path,

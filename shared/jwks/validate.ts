@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKey as NodeJsonWebKey } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { KeySetRefusedError } from './errors.js';
 import { isValidKid } from './kid.js';
 import { ALGORITHMS, CURVES_BY_KTY, EC_SIGNING_ALG_BY_CRV, PRIVATE_MEMBERS, PUBLIC_MEMBERS_BY_KTY } from './members.js';
@@ -111,7 +111,7 @@ export function algorithmFits(kty: string, use: KeyUse, alg: string, crv: string
 function assertParsesAsPublicKey(jwk: Record<string, unknown>, where: string, kid: string): void {
   let details;
   try {
-    const key = createPublicKey({ key: jwk as NodeJsonWebKey, format: 'jwk' });
+    const key = createPublicKey({ key: jwk, format: 'jwk' });
     details = key.asymmetricKeyDetails;
   } catch {
     throw new KeySetRefusedError('invalid_key_material', `${where} (kid ${kid}) is not a valid public key`);

@@ -1,6 +1,6 @@
 /**
  * A partner's Node service using auth0 jwks-rsa, run as its own process: jwks-rsa is CommonJS and
- * requires jose 6 (ESM), which Node 20 loads natively but jest's module system cannot.
+ * requires jose 6 (ESM), which Node (20.19 and later, 24) loads natively but jest's module system cannot.
  *
  *   node dist/test/clients/jwks-rsa-verify.js <jwks-or-jwk-url> <token> [--single-key]
  *

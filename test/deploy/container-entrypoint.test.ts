@@ -6,12 +6,12 @@
  * and run with the image's CMD, its ENV and nothing else.
  *
  * Not covered here (it needs an engine and the registry): that the pinned base images exist and
- * carry Node 20, the ownership and modes the image really ends up with, the base image's own
+ * carry Node 24, the ownership and modes the image really ends up with, the base image's own
  * environment beyond HOME.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { cp, copyFile, lstat, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, cp, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,8 @@ import {
 import { eventually, rawRequest } from '../support/http.js';
 import { freePort } from '../support/processes.js';
 import { ecKey, rsaKey, type TestKey } from '../support/keys.js';
+import { describeIfInstalled } from '../support/dependencies.js';
+import { asOpenShiftRuns, openShiftRunMissing, randomOpenShiftUid } from '../support/openshift-run.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const containerfile = parseContainerfile(readFileSync(join(repo, 'Containerfile'), 'utf8'));
@@ -35,11 +37,12 @@ const runtime = finalStage(containerfile);
 const packageJson = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
+  engines: { node: string };
 };
 
 const APP_ROOT = '/opt/app-root/src';
 /** What the runtime stage may hold, relative to the app root; nothing else. */
-const RUNTIME_CONTENT = ['dist/bundle'];
+const RUNTIME_CONTENT = ['dist/bundle', 'dist/sbom.cdx.json'];
 /** One bundle per function (build/bundle.mjs), under dist/bundle/. */
 const FUNCTION_BUNDLES = ['jwks-get', 'jwk-get', 'key-rotated', 'event-dead-letter', 'event-relay'].map((name) => `functions/${name}`);
 const NEVER_IN_IMAGE = ['emulator', 'scripts', 'test'];
@@ -183,12 +186,32 @@ describe('Containerfile', () => {
     }
   });
 
-  it('compiles on ubi9/nodejs-20 and runs on ubi9/nodejs-20-minimal', () => {
+  it('compiles and runs on ubi9/nodejs-24-minimal (Node 24 LTS), the same pinned base for both stages', () => {
     expect(packageJson.scripts.build).toBe('tsc -p . && node build/bundle.mjs');
     const build = stageRunning(/\bnpm run build\b/);
-    expect(build.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20' } });
-    expect(runtime.base).toMatchObject({ kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-20-minimal' } });
+    const base = { kind: 'image', image: { name: 'registry.access.redhat.com/ubi9/nodejs-24-minimal' } };
+    expect(build.base).toMatchObject(base);
+    expect(runtime.base).toMatchObject(base);
+    expect(build.base).toEqual(runtime.base);
     expect(runtime.workdir).toBe(APP_ROOT);
+    expect(runtime.labels['io.openshift.tags']?.split(',')).toContain('nodejs24');
+    // The engines range says the same Node the image carries.
+    expect(packageJson.engines.node).toMatch(/^>=24\.\d+\.\d+ <25$/);
+  });
+
+  it('CI installs a Node 24 within engines, and this test run is on one', () => {
+    const [minimum] = /\d+\.\d+\.\d+/.exec(packageJson.engines.node) ?? [];
+    const atLeast = (version: string, floor: string): boolean => {
+      const [a, b] = [version, floor].map((text) => text.split('.').map(Number));
+      const index = a!.findIndex((part, at) => part !== b![at]);
+      return index < 0 || a![index]! > b![index]!;
+    };
+    const pinned = /^NODE_24_VERSION=(\d+\.\d+\.\d+)$/m.exec(readFileSync(join(repo, '.ci/run'), 'utf8'))?.[1];
+    expect(pinned).toMatch(/^24\./);
+    expect(atLeast(pinned!, minimum!)).toBe(true);
+    // .ci/run puts it first on PATH; a run on an unsupported Node fails here instead of passing.
+    expect(process.versions.node).toMatch(/^24\./);
+    expect(atLeast(process.versions.node, minimum!)).toBe(true);
   });
 
   it('runs as a numeric non-root USER, so runAsNonRoot can be verified and any UID in group 0 works', () => {
@@ -215,7 +238,7 @@ describe('Containerfile', () => {
     );
   });
 
-  it('copies dist/bundle alone, to the same place', () => {
+  it('copies dist/bundle and its SBOM alone, to the same place', () => {
     const copied = runtime.copies.flatMap((copy) => copy.sources.map((source) => repositoryPath(copy, source)));
     expect([...copied].sort()).toEqual(RUNTIME_CONTENT);
     expect(runtime.copies.flatMap(landingPaths).sort()).toEqual(RUNTIME_CONTENT);
@@ -293,10 +316,19 @@ describe('Containerfile', () => {
       const bundle = await runToExit(process.execPath, ['build/bundle.mjs'], { cwd: context, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
       expect(bundle.stdout + bundle.stderr).toBe('');
       expect(bundle.code).toBe(0);
-      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'bundle', 'bundle-meta.json', 'functions', 'shared']);
       for (const program of ['main', 'jwks-refresh', ...FUNCTION_BUNDLES]) {
         await expect(lstat(join(context, `dist/bundle/${program}.cjs`))).resolves.toBeDefined();
       }
+      // The stage's SBOM command, as its RUN line gives it, from what the stage holds.
+      const sbomCommand = build.runs.flatMap((run) => run.split('&&')).map((part) => part.trim()).find((part) => part.includes('dist/build/sbom/main.js'));
+      expect(sbomCommand).toBe('node dist/build/sbom/main.js --out dist/sbom.cdx.json');
+      expect(packageJson.scripts.sbom).toBe('npm run build && node dist/build/sbom/main.js');
+      const sbom = await runToExit(process.execPath, sbomCommand!.split(/\s+/).slice(1), { cwd: context, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      expect(sbom.stderr).toBe('');
+      expect(sbom.code).toBe(0);
+      expect((await readdir(join(context, 'dist'))).sort()).toEqual(['bin', 'build', 'bundle', 'bundle-meta.json', 'functions', 'sbom.cdx.json', 'shared']);
+      const components = (JSON.parse(await readFile(join(context, 'dist/sbom.cdx.json'), 'utf8')) as { components: { name: string }[] }).components;
+      expect(components.map((component) => component.name)).toEqual(expect.arrayContaining(['jose', 'pino', '@aws-sdk/client-s3']));
     } finally {
       await rm(context, { recursive: true, force: true });
     }
@@ -331,10 +363,15 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
   }
 
   /** Runs the image's CMD from the layout (`node` is this test's node) and waits for /healthz. */
-  async function start(target: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcess; output: () => string }> {
+  async function start(
+    target: string,
+    env: Record<string, string>,
+    launch: (argv: string[]) => { command: string; args: string[] } = ([command, ...args]) => ({ command: command!, args }),
+  ): Promise<{ url: string; child: ChildProcess; output: () => string }> {
     if (runtime.cmd?.form !== 'exec' || runtime.cmd.argv[0] !== 'node') throw new Error('CMD is not exec-form node');
     const port = await freePort();
-    const child = spawn(process.execPath, runtime.cmd.argv.slice(1), {
+    const { command, args } = launch([process.execPath, ...runtime.cmd.argv.slice(1)]);
+    const child = spawn(command, args, {
       cwd: layout,
       env: imageEnv({ FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -369,9 +406,25 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     layout = await mkdtemp(join(tmpdir(), 'jwks-image-layout-'));
     store = await mkdtemp(join(tmpdir(), 'jwks-image-store-'));
     publisherStore = await mkdtemp(join(tmpdir(), 'jwks-image-publisher-'));
+    // `npm test` writes the SBOM before jest (pretest); after a bare `npm run build`, write it here.
+    if (!(await lstat(join(repo, 'dist/sbom.cdx.json')).then(() => true, () => false))) {
+      const sbom = await runToExit(process.execPath, ['dist/build/sbom/main.js'], { cwd: repo, env: process.env });
+      if (sbom.code !== 0) throw new Error(`dist/sbom.cdx.json could not be written: ${sbom.stderr}`);
+    }
     for (const copy of runtime.copies) {
       const landing = posix.relative(APP_ROOT, copy.resolvedDestination!);
       for (const source of copy.sources) await copyLikeContainerfile(copy, join(repo, repositoryPath(copy, source)), join(layout, landing));
+    }
+    // Owned and moded as in the image: the mode of the source stage's `chmod -R`, then COPY
+    // --chown=1001:0 (when root can chown); the app root itself is the base image's, searchable.
+    await chmod(layout, 0o755);
+    for (const copy of runtime.copies) {
+      const mode = stageNamed(containerfile, copy.from!).runs.map((run) => /chmod\s+-R\s+(\S+)/.exec(run)?.[1]).find((found) => found !== undefined);
+      for (const source of copy.sources) {
+        const copied = join(layout, posix.relative(APP_ROOT, posix.join(copy.resolvedDestination!)), copy.destination.endsWith('/') ? posix.basename(source) : '');
+        if (mode !== undefined) await runToExit('chmod', ['-R', mode, copied], { cwd: layout, env: process.env });
+        if (process.getuid?.() === 0 && copy.chown !== undefined) await runToExit('chown', ['-R', copy.chown, copied], { cwd: layout, env: process.env });
+      }
     }
 
     keys = await Promise.all([ecKey('P-256'), rsaKey('sig')]);
@@ -391,9 +444,9 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     await Promise.all([layout, store, publisherStore].filter((dir) => dir !== undefined).map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
-  it('holds dist/bundle alone: no node_modules, package.json, emulator, scripts or tests', async () => {
+  it('holds dist/bundle and its SBOM alone: no node_modules, package.json, emulator, scripts or tests', async () => {
     expect((await readdir(layout)).sort()).toEqual(['dist']);
-    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle']);
+    expect((await readdir(join(layout, 'dist'))).sort()).toEqual(['bundle', 'sbom.cdx.json']);
     const files = (await readdir(join(layout, 'dist/bundle'), { recursive: true })).map(String);
     expect(files).toEqual(expect.arrayContaining(['main.cjs', 'jwks-refresh.cjs', ...FUNCTION_BUNDLES.map((name) => `${name}.cjs`)]));
     // Code only: CommonJS files, under chunks/<program>/ for what a program loads on first use.
@@ -499,6 +552,55 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: jwks-refresh');
   });
+
+  describeIfInstalled(
+    'as OpenShift runs it: a random UID in group 0, no capabilities, the application directory read-only',
+    openShiftRunMissing(),
+    'run the tests as root (CI does): they need unshare --mount and setpriv',
+    () => {
+      const uid = randomOpenShiftUid();
+      const asOpenShift = (argv: string[]): { command: string; args: string[] } => asOpenShiftRuns(layout, uid, argv);
+
+      beforeAll(async () => {
+        // The stores are volumes: readable by anyone (serving), writable by group 0 (key-rotated).
+        await chmod(store, 0o755);
+        await chmod(publisherStore, 0o770);
+      });
+
+      it('the application directory is read-only to it (EROFS, not a permission), and it has no capability', async () => {
+        // Tries to write into the app directory, then prints what the kernel says of the process.
+        const script = [
+          "const fs = require('fs');",
+          "try { fs.writeFileSync(process.argv[1], ''); console.log('written'); } catch (error) { console.log(error.code); }",
+          "const fields = fs.readFileSync('/proc/self/status', 'utf8').split(String.fromCharCode(10));",
+          "console.log(fields.filter((line) => /^(Uid|Gid|Groups|CapEff|CapBnd|NoNewPrivs):/.test(line)).map((line) => line.split(/[ \t]+/).join(' ')).join('|'));",
+        ].join(' ');
+        const probe = asOpenShift([process.execPath, '-e', script, join(layout, 'probe')]);
+        const run = await runToExit(probe.command, probe.args, { cwd: '/', env: imageEnv({}) });
+        expect(run.stderr).toBe('');
+        const [code, status] = run.stdout.trim().split('\n');
+        expect(code).toBe('EROFS');
+        expect(status).toBe(`Uid: ${uid} ${uid} ${uid} ${uid}|Gid: 0 0 0 0|Groups: |CapEff: 0000000000000000|CapBnd: 0000000000000000|NoNewPrivs: 1`);
+      });
+
+      it('every FUNCTION_TARGET starts, answers /readyz with 200 and exits 0 on SIGTERM', async () => {
+        for (const target of FUNCTION_BUNDLES.map((name) => name.replace('functions/', ''))) {
+          const env = minimalEnv[target];
+          if (env === undefined) throw new Error(`no minimal environment for FUNCTION_TARGET=${target}`);
+          const fn = await start(target, env, asOpenShift);
+          try {
+            const status = readFileSync(`/proc/${fn.child.pid}/status`, 'utf8');
+            expect(status).toMatch(new RegExp(`^Uid:\\s+${uid}\\s`, 'm'));
+            await becomesReady(fn.url);
+            if (target === 'jwks-get') expect((await rawRequest(fn.url, '/jwks')).body.equals(published)).toBe(true);
+          } finally {
+            expect(await stop(fn.child)).toEqual({ code: 0, signal: null });
+          }
+          expect(fn.output()).not.toMatch(/EROFS|EACCES|"level":(50|60)/);
+        }
+      }, 60_000);
+    },
+  );
 
   it('wrote nothing into the application directory (read-only root file system)', async () => {
     expect(await listing(layout)).toEqual(before);

@@ -55,7 +55,6 @@ export async function waitForFirstCycle(url: string): Promise<void> {
 export function publisherEnv(emulator: Pick<TestEmulator, 'url' | 'caFile'>, backend: TestBackend, extra: Record<string, string> = {}): Record<string, string> {
   return {
     ...backend.env,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     CIPHERTRUST_URL: emulator.url,
     CIPHERTRUST_CA_FILE: emulator.caFile,
     CIPHERTRUST_USERNAME: PUBLISHER_USER,

@@ -41,8 +41,6 @@ export async function startS3Server(bucket = 'jwks'): Promise<S3TestServer> {
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_REGION: 'us-east-1',
-      // Node 20 is this project's runtime; the SDK's notice about its 2027 support end is known.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     async interrupt() {
       await stop(running?.server);
