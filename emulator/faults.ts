@@ -22,6 +22,8 @@ export const FAULT_ENDPOINTS: readonly FaultEndpoint[] = [
   'reactivate',
   'destroy',
   'patch',
+  'query',
+  'scheduler',
   'other',
 ];
 

@@ -9,6 +9,7 @@ import { EventNotifier } from './events.js';
 import { FaultController } from './faults.js';
 import { nodeCryptoKeyMaterial } from './key-material-source.js';
 import { KeyRegistry } from './objects.js';
+import { KeyRotationScheduler } from './scheduler.js';
 import { EmulatorServer } from './server.js';
 import { createTlsMaterial, issueClientCertificate } from './tls.js';
 import type { EmulatorOptions, RunningEmulator } from './types.js';
@@ -49,10 +50,14 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     rsaPublicKeyFormat: options.rsaPublicKeyFormat ?? 'pkcs1',
     keyMaterial: options.keyMaterial ?? nodeCryptoKeyMaterial,
     onChange: (kind, key) => notifier.publish(kind, key),
+    dateTransitionsMoveUpdatedAt: options.dateTransitionsMoveUpdatedAt ?? true,
   });
+  const scheduler = new KeyRotationScheduler(registry, now);
+  const schedulerTickMs = options.schedulerTickMs ?? 1000;
+  if (schedulerTickMs > 0) scheduler.start(schedulerTickMs);
   const tokens = new TokenService({ users: options.users ?? { admin: 'admin' }, durationSeconds, now });
   const faults = new FaultController(registry, tokens);
-  const server = new EmulatorServer(tls, { registry, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false }, logger);
+  const server = new EmulatorServer(tls, { registry, scheduler, tokens, faults, paging, includePublicKeyInList: options.includePublicKeyInList ?? false }, logger);
   const port = await server.listen(host, options.port ?? 9443);
   const url = `https://${urlHost(host)}:${port}`;
   logger.info({ event: 'listening', url, caFile: tls.caFile }, 'ciphertrust emulator listening');
@@ -64,6 +69,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     caPem: tls.caPem,
     issueClientCertificate: (commonName) => issueClientCertificate(options.tlsDir, commonName),
     keys: registry,
+    scheduler,
     faults,
     requests: server.requests,
     clearRequests: () => {
@@ -75,6 +81,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       await server.listen(host, port);
     },
     close: () => {
+      scheduler.stop();
       closing ??= Promise.all([server.close(), notifier.close()]).then(() => logger.info({ event: 'shutdown' }, 'ciphertrust emulator closed'));
       return closing;
     },
