@@ -24,6 +24,8 @@ export interface CmKey {
   /** PEM of the public half; the list call may omit it, GET by id returns it. */
   readonly publickey: string | undefined;
   readonly updatedAt: string;
+  /** When a Pre-Active key turns Active (the change check's timer needs it). */
+  readonly activationDate?: string | undefined;
   readonly deactivationDate: string | undefined;
 }
 
@@ -58,6 +60,7 @@ export function parseCmKey(value: unknown): ParsedCmKey {
       labels: stringLabels(resource.labels),
       publickey: optionalString(resource.publickey),
       updatedAt: typeof resource.updatedAt === 'string' ? resource.updatedAt : '',
+      activationDate: optionalString(resource.activationDate),
       deactivationDate: optionalString(resource.deactivationDate),
     },
   };
