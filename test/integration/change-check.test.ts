@@ -1,0 +1,147 @@
+/**
+ * What posts no event reaches the store at the next change-check tick, through the real
+ * key-rotated process: CM's scheduled rotations (the emulator's scheduler), an offset rotation's
+ * Pre-Active version, a Pre-Active key's activation date and the end of a Deactivated key's
+ * retention window (dates passing with no CM update: the emulator does not move updatedAt). No
+ * hourly ping is sent; an idle tick costs one CM request.
+ */
+import { randomUUID } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { calculateJwkThumbprint } from 'jose';
+import { eventually, metricValue, rawRequest } from '../support/http.js';
+import { auditRecordsIn, startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
+
+const SIGN = 1 | 2;
+const ENCRYPT = 4 | 8;
+const PUBLISH = { jwks: 'publish' };
+const RETAIN_SECONDS = 5;
+
+interface TickAnswer {
+  readonly status: number;
+  readonly body: { check?: string; reason?: string; outcome?: string; added?: number; removed?: number; keys?: number };
+}
+
+describe('change check: scheduled rotations and date-driven changes reach the store with no event', () => {
+  let stack: PublisherStack;
+  let kids: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startPublisherStack('file', {
+      env: { JWKS_RETAIN_DEACTIVATED: `${RETAIN_SECONDS}s` },
+      emulator: { schedulerTickMs: 0, dateTransitionsMoveUpdatedAt: false },
+    });
+  });
+  afterAll(() => stack?.close());
+
+  const audits = (): { reason: { kinds: string[] } }[] => auditRecordsIn(stack.keyRotated.output());
+
+  /** A tick of the jwks-change-check PingSource, as Knative delivers it (binary mode, with its extension). */
+  async function tick(): Promise<TickAnswer> {
+    const before = audits().length;
+    const response = await rawRequest(stack.keyRotated.url, '/', {
+      method: 'POST',
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': randomUUID(),
+        'ce-source': '/apis/v1/namespaces/jwks/pingsources/jwks-change-check',
+        'ce-type': 'dev.knative.sources.ping',
+        'ce-jwkscheck': 'changes',
+        'content-type': 'application/json',
+      },
+      body: '{"reason":"change check"}',
+    });
+    const body = JSON.parse(response.body.toString()) as TickAnswer['body'];
+    // A publication's answer can overtake its audit record on the pipe.
+    if (body.outcome !== undefined) await eventually(() => Promise.resolve(audits().length > before), 5000);
+    return { status: response.status, body };
+  }
+
+  async function kidOf(id: string): Promise<string> {
+    return calculateJwkThumbprint(createPublicKey(stack.emulator.keys.get(id)!.publickey!).export({ format: 'jwk' }));
+  }
+
+  function versions(name: string): { id: string; version: number; state: string }[] {
+    return stack.emulator.keys
+      .list()
+      .filter((key) => key.name === name)
+      .sort((a, b) => a.version - b.version);
+  }
+
+  it('a key created in CM is published at the next tick', async () => {
+    stack.emulator.keys.create({ name: 'signing', algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH });
+    stack.emulator.keys.create({ name: 'gateway', algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH });
+    expect(await tick()).toEqual({ status: 200, body: { check: 'changed', reason: 'changes', outcome: 'published', added: 2, removed: 0, keys: 2 } });
+    expect(audits().at(-1)!.reason.kinds).toEqual(['change-check']);
+    kids = await stack.publishedKids();
+    expect(kids).toHaveLength(2);
+  });
+
+  it('an idle tick makes exactly one CM request, publishes nothing and logs no info line', async () => {
+    const outputBefore = stack.keyRotated.output().length;
+    stack.emulator.clearRequests();
+    expect(await tick()).toEqual({ status: 200, body: { check: 'unchanged' } });
+    expect(stack.emulator.requests.map((request) => [request.method, request.path, request.status])).toEqual([['POST', '/api/v1/vault/query-keys', 200]]);
+    const lines = stack.keyRotated
+      .output()
+      .slice(outputBefore)
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as { level: string; event?: string });
+    expect(lines.filter((line) => line.level !== 'debug')).toEqual([]);
+    const metrics = (await rawRequest(stack.keyRotated.url, '/metrics')).body.toString();
+    expect(metricValue(metrics, 'jwks_publisher_change_checks_total{outcome="unchanged"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a scheduled rotation (the scheduler, no event, no ping) reaches the store at the next tick', async () => {
+    const job = stack.emulator.scheduler.create({ name: 'rotate-signing', keyQuery: { names: ['signing'] }, everySeconds: 3600 });
+    const [rotated] = stack.emulator.scheduler.runNow(job.id);
+    const newKid = await kidOf(rotated!.id);
+    expect(await stack.publishedKids()).not.toContain(newKid);
+    expect(await tick()).toMatchObject({ status: 200, body: { check: 'changed', outcome: 'published', added: 1, removed: 0 } });
+    expect(await stack.publishedKids()).toContain(newKid);
+    expect(await tick()).toEqual({ status: 200, body: { check: 'unchanged' } });
+  });
+
+  it('an offset rotation publishes its Pre-Active version ahead of its activation', async () => {
+    const job = stack.emulator.scheduler.create({ name: 'rotate-gateway', keyQuery: { names: ['gateway'] }, everySeconds: 3600, offsetSeconds: 3600 });
+    const [ahead] = stack.emulator.scheduler.runNow(job.id);
+    expect(ahead!.state).toBe('Pre-Active');
+    expect(await tick()).toMatchObject({ body: { check: 'changed', outcome: 'published', added: 1 } });
+    expect(await stack.publishedKids()).toContain(await kidOf(ahead!.id));
+  });
+
+  it("a Pre-Active encryption key is published at the first tick after its activationDate, with no CM update", async () => {
+    const activation = new Date(Date.now() + 3000);
+    const key = stack.emulator.keys.create({ name: 'encryption', algorithm: 'rsa', size: 2048, usageMask: ENCRYPT, labels: PUBLISH, activationDate: activation.toISOString() });
+    const kid = await kidOf(key.id);
+    // Its creation is a change; Pre-Active encryption keys are not published.
+    expect(await tick()).toMatchObject({ body: { check: 'changed', added: 0 } });
+    expect(await tick()).toEqual({ status: 200, body: { check: 'unchanged' } });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, activation.getTime() - Date.now()) + 300));
+    stack.emulator.clearRequests();
+    expect(await tick()).toMatchObject({ body: { check: 'due', reason: 'date', outcome: 'published', added: 1 } });
+    // No query: the date alone ran the cycle (CM's updatedAt did not move).
+    expect(stack.emulator.requests.filter((request) => request.endpoint === 'query')).toEqual([]);
+    expect(stack.emulator.keys.get(key.id)).toMatchObject({ state: 'Active', updatedAt: key.updatedAt });
+    expect(await stack.publishedKids()).toContain(kid);
+  });
+
+  it("a Deactivated signing key leaves at the first tick after its retention window ends, with no CM update", async () => {
+    const [v0] = versions('signing');
+    const kid = await kidOf(v0!.id);
+    const revoked = stack.emulator.keys.revoke(v0!.id, 'Superseded');
+    expect(await tick()).toMatchObject({ body: { check: 'changed', removed: 0 } });
+    expect(await stack.publishedKids()).toContain(kid);
+    const end = Date.parse(revoked.deactivationDate!) + RETAIN_SECONDS * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, end - Date.now()) + 300));
+    expect(await tick()).toMatchObject({ body: { check: 'due', reason: 'date', outcome: 'published', added: 0, removed: 1 } });
+    expect(await stack.publishedKids()).not.toContain(kid);
+    expect(stack.emulator.keys.get(v0!.id)!.updatedAt).toBe(revoked.updatedAt);
+  });
+
+  it('the hourly ping is still a full publication', async () => {
+    stack.emulator.clearRequests();
+    expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
+    expect(stack.emulator.requests.some((request) => request.endpoint === 'list')).toBe(true);
+  });
+});
