@@ -50,7 +50,7 @@ export function parseKeyQuery(body: Record<string, unknown>, paging: { readonly 
     const value = body[field];
     if (value === undefined || value === null) continue;
     if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw invalidParam(`${field} must be an array of strings`);
-    query[field] = value as string[];
+    query[field] = value;
   }
   if (body.labels !== undefined && body.labels !== null) {
     const labels = body.labels;

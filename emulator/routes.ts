@@ -134,7 +134,7 @@ function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
 function queryKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
   const page = applyKeyQuery(deps.registry.list(), parseKeyQuery(context.body, deps.paging));
   // Same rule as the list: no publickey unless the emulator is told to include it.
-  const resources = deps.includePublicKeyInList || page.resources.every((item) => typeof item === 'string') ? page.resources : (page.resources as CmKeyResource[]).map(withoutPublicKey);
+  const resources = deps.includePublicKeyInList || page.resources.every((item) => typeof item === 'string') ? page.resources : page.resources.map(withoutPublicKey);
   return ok(200, { ...page, resources });
 }
 

@@ -10,10 +10,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rawRequest, type RawResponse } from '../../test/support/http.js';
-import { startFunction, type RunningFunction } from '../../test/support/processes.js';
+import type { RunningFunction } from '../../test/support/processes.js';
 import { changeCheckTick, startPublisherStack, type PublisherStack } from '../../test/support/publisher-stack.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
-import { createProductionLikeKeys, kidOf } from '../lib/emulator-keys.js';
+import { kidOf } from '../lib/emulator-keys.js';
+import { publishAndServe } from '../lib/served-stack.js';
 import { check, type BenchOptions, type ScenarioResult } from '../lib/result.js';
 
 /** The 2-minute convergence target of issue 13, with the margin a p95 needs. */
@@ -72,10 +73,9 @@ async function measure(schedule: Schedule): Promise<Run> {
   let jwksGet: RunningFunction | undefined;
   const ticker = new Ticker(stack, schedule);
   try {
-    const rotated = createProductionLikeKeys(stack.emulator.keys);
-    const first = await stack.ping();
-    if (first.body.outcome !== 'published') throw new Error(`first publication: ${JSON.stringify(first.body)}`);
-    jwksGet = await startFunction({ host: 'lean', target: 'jwks-get', env: stack.backend.env, waitForReady: true });
+    const started = await publishAndServe(stack);
+    const rotated = started.rotated;
+    jwksGet = started.jwksGet;
     const served = jwksGet.url;
     ticker.start();
     const job = stack.emulator.scheduler.create({ name: 'bench-rotation', keyQuery: { names: [rotated.name] }, everySeconds: schedule.rotationPeriodSeconds });

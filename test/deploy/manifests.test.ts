@@ -119,13 +119,6 @@ function named<T>(objects: readonly Manifest[], kind: string, name: string): T {
   return found as unknown as T;
 }
 
-/** The one object of that kind, for tests that break it on purpose. */
-function theOnly<T>(objects: readonly Manifest[], kind: string): T {
-  const found = objects.filter((object) => object.kind === kind);
-  if (found.length !== 1) throw new Error(`${found.length} ${kind} objects in the build; expected one`);
-  return found[0] as unknown as T;
-}
-
 function templateAnnotation(service: IService, key: string): string | undefined {
   return service.spec?.template?.metadata?.annotations?.[key];
 }

@@ -108,11 +108,11 @@ describe('key-rotation scheduler (programmatic, injected clock)', () => {
     const runAt = clock.iso();
     emulator.scheduler.runNow(job.id);
     // Its deactivationDate is set at the run (updatedAt moves then); the state follows the date.
-    expect(emulator.keys.get(v0!.id)).toMatchObject({ state: 'Active', deactivationDate: clock.iso(120), updatedAt: runAt });
+    expect(emulator.keys.get(v0.id)).toMatchObject({ state: 'Active', deactivationDate: clock.iso(120), updatedAt: runAt });
     clock.advance(119);
-    expect(emulator.keys.get(v0!.id)!.state).toBe('Active');
+    expect(emulator.keys.get(v0.id)!.state).toBe('Active');
     clock.advance(1);
-    expect(emulator.keys.get(v0!.id)).toMatchObject({ state: 'Deactivated', deactivationDate: clock.iso() });
+    expect(emulator.keys.get(v0.id)).toMatchObject({ state: 'Deactivated', deactivationDate: clock.iso() });
     expect(versionsOf(emulator, 'replaced').map((key) => [key.version, key.state])).toEqual([
       [0, 'Deactivated'],
       [1, 'Active'],

@@ -35,7 +35,7 @@ describe('change check: scheduled rotations and date-driven changes reach the st
   const audits = (): { reason: { kinds: string[] } }[] => auditRecordsIn(stack.keyRotated.output());
 
   async function tick(): Promise<TickAnswer> {
-    return (await stack.changeCheck()) as TickAnswer;
+    return (await stack.changeCheck());
   }
 
   async function kidOf(id: string): Promise<string> {

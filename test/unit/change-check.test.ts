@@ -241,7 +241,7 @@ describe('readChanges: the query-keys answer, read tolerantly', () => {
 describe('nextDueDate', () => {
   const at = new Date('2030-01-01T00:00:00Z');
   const key = (state: string, dates: { activationDate?: string; deactivationDate?: string }): CmKey =>
-    ({ id: state, name: state, version: 0, algorithm: 'EC', size: undefined, curveid: 'prime256v1', usageMask: 3, objectType: 'Private Key', state, labels: {}, publickey: undefined, updatedAt: '', deactivationDate: undefined, ...dates }) as CmKey;
+    ({ id: state, name: state, version: 0, algorithm: 'EC', size: undefined, curveid: 'prime256v1', usageMask: 3, objectType: 'Private Key', state, labels: {}, publickey: undefined, updatedAt: '', deactivationDate: undefined, ...dates });
 
   it('takes the earliest future date among activation, deactivation and the end of retention', () => {
     const keys = [
