@@ -590,6 +590,7 @@ const partnerRoutes: Policy = (objects) => {
 const MINIMUM_ALERTS = [
   ['JwksPublicationStale'],
   ['JwksPublicationFailing'],
+  ['JwksChangeCheckFailing'],
   ['JwksGuardRefusedPublication'],
   ['JwksServedSetOld', 'JwksServedSetDiverges'],
   ['JwksServing5xx'],
