@@ -121,6 +121,29 @@ describe('change check: scheduled rotations and date-driven changes reach the st
     expect(stack.emulator.keys.get(v0!.id)!.updatedAt).toBe(revoked.updatedAt);
   });
 
+  it('a check that cannot ask CM answers 200 with check failed (the next tick is the retry), and publishes nothing', async () => {
+    // CIPHERTRUST_MAX_ATTEMPTS is 3 in the test stack: every attempt fails.
+    stack.emulator.faults.failNext({ endpoint: 'query', status: 503, count: 3 });
+    const before = audits().length;
+    const answer = await tick();
+    expect(answer).toMatchObject({ status: 200, body: { check: 'failed', message: expect.stringMatching(/503/) as unknown } });
+    expect(audits()).toHaveLength(before);
+    expect(stack.keyRotated.output()).toMatch(/"level":"warn"[^\n]*"event":"change_check"[^\n]*"outcome":"failed"/);
+    expect(await tick()).toEqual({ status: 200, body: { check: 'unchanged' } });
+  });
+
+  it('a batch holding a change-check tick and a rotation event runs one full publication', async () => {
+    const batch = JSON.stringify([
+      { specversion: '1.0', id: 'tick', source: '/apis/v1/namespaces/jwks/pingsources/jwks-change-check', type: 'dev.knative.sources.ping', jwkscheck: 'changes' },
+      { specversion: '1.0', id: 'rot', source: '/pipeline', type: 'com.thalesgroup.ciphertrust.key.rotated' },
+    ]);
+    stack.emulator.clearRequests();
+    const response = await rawRequest(stack.keyRotated.url, '/', { method: 'POST', headers: { 'content-type': 'application/cloudevents-batch+json' }, body: batch });
+    expect(response.status).toBe(200);
+    expect(JSON.parse(response.body.toString())).toMatchObject({ outcome: 'unchanged' });
+    expect(stack.emulator.requests.some((request) => request.endpoint === 'list')).toBe(true);
+  });
+
   it('the hourly ping is still a full publication', async () => {
     stack.emulator.clearRequests();
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
