@@ -109,7 +109,8 @@ export class ChangeCheck {
     // Handled only once a cycle read CM after the answer: a failed cycle leaves them unseen, so
     // the next tick tries again.
     if (publication.outcome !== 'failed') this.remember(changes.keys);
-    return this.finish({ outcome: 'changed', reason: 'changes', publication, message: `${Math.max(unseen.length, changes.total - changes.keys.length + unseen.length)} key object(s) changed in CipherTrust Manager` });
+    const changed = unseen.length + (changes.total - changes.keys.length);
+    return this.finish({ outcome: 'changed', reason: 'changes', publication, message: `${changed} key object(s) changed in CipherTrust Manager` });
   }
 
   private remember(keys: readonly ChangedKey[]): void {
@@ -123,7 +124,7 @@ export class ChangeCheck {
     const oldest = this.mark - 2 * CHANGE_WINDOW_OVERLAP_MS;
     this.seen = new Set(
       [...this.seen].filter((entry) => {
-        const at = Date.parse(entry.slice(entry.indexOf('@') + 1));
+        const at = Date.parse(entry.slice(entry.lastIndexOf('@') + 1));
         return Number.isNaN(at) || at >= oldest;
       }),
     );

@@ -1,26 +1,35 @@
 import type { CmKey } from '../ciphertrust/cm-key.js';
 
 /**
+ * How long after its date a transition CM applies (activation, deactivation) may still be missing
+ * from a read: CM's clock may lag ours, or it may apply dates lazily. Within it the date stays due,
+ * so the next tick reads again; after it, the hourly ping is the net.
+ */
+export const CM_TRANSITION_GRACE_MS = 30_000;
+
+/**
  * The next moment the published set may change with no change in CM's records: a date a key
  * already carries. Whether CM moves `updatedAt` when such a date passes is unknown (L), so the
  * change check cannot count on `updatedAfter` to see it and keeps this timer:
  * - a Pre-Active key's activationDate (an `enc` key is published from then on);
  * - an Active or Pre-Active key's deactivationDate (an `enc` key leaves; a `sig` key's retention starts);
  * - a Deactivated key's deactivationDate + the retention window (a `sig` key leaves).
- * Only dates after `after` count: a date already past was seen by the read these keys come from.
+ * Only dates after the read count: a retention end already past was applied by that read's cycle
+ * (same clock). A CM transition whose date passed but whose key still shows the state before it
+ * stays due for CM_TRANSITION_GRACE_MS.
  */
-export function nextDueDate(keys: readonly CmKey[], after: Date, retainDeactivatedMs: number): Date | undefined {
+export function nextDueDate(keys: readonly CmKey[], readAt: Date, retainDeactivatedMs: number): Date | undefined {
   let next: number | undefined;
-  const consider = (date: string | undefined, plusMs = 0): void => {
+  const consider = (date: string | undefined, plusMs: number, graceMs: number): void => {
     if (date === undefined) return;
     const at = Date.parse(date) + plusMs;
-    if (Number.isNaN(at) || at <= after.getTime()) return;
+    if (Number.isNaN(at) || at <= readAt.getTime() - graceMs) return;
     if (next === undefined || at < next) next = at;
   };
   for (const key of keys) {
-    if (key.state === 'Pre-Active') consider(key.activationDate);
-    if (key.state === 'Pre-Active' || key.state === 'Active') consider(key.deactivationDate);
-    if (key.state === 'Deactivated') consider(key.deactivationDate, retainDeactivatedMs);
+    if (key.state === 'Pre-Active') consider(key.activationDate, 0, CM_TRANSITION_GRACE_MS);
+    if (key.state === 'Pre-Active' || key.state === 'Active') consider(key.deactivationDate, 0, CM_TRANSITION_GRACE_MS);
+    if (key.state === 'Deactivated') consider(key.deactivationDate, retainDeactivatedMs, 0);
   }
   return next === undefined ? undefined : new Date(next);
 }

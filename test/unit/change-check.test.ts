@@ -10,7 +10,7 @@ import { CipherTrustSession } from '../../shared/ciphertrust/session.js';
 import { CipherTrustTransport } from '../../shared/ciphertrust/transport.js';
 import { CipherTrustError } from '../../shared/ciphertrust/errors.js';
 import { ChangeCheck, CHANGE_WINDOW_OVERLAP_MS, type CheckOutcome } from '../../shared/publisher/change-check.js';
-import { nextDueDate } from '../../shared/publisher/due-dates.js';
+import { CM_TRANSITION_GRACE_MS, nextDueDate } from '../../shared/publisher/due-dates.js';
 import type { CycleOutcome, CycleResult, CycleTrigger } from '../../shared/publisher/publication-cycle.js';
 import type { CmKey } from '../../shared/ciphertrust/cm-key.js';
 import { capturingLogger } from '../support/capture.js';
@@ -257,5 +257,14 @@ describe('nextDueDate', () => {
   it('ignores past dates, dates of states they do not change, and unreadable dates', () => {
     expect(nextDueDate([key('Active', { activationDate: '2030-01-02T00:00:00Z' }), key('Pre-Active', { activationDate: 'tomorrow' }), key('Compromised', { deactivationDate: '2030-01-02T00:00:00Z' })], at, 0)).toBeUndefined();
     expect(nextDueDate([key('Pre-Active', { activationDate: '2029-01-01T00:00:00Z' })], at, 0)).toBeUndefined();
+    // A retention end just past was applied by the read's own cycle (same clock).
+    expect(nextDueDate([key('Deactivated', { deactivationDate: '2029-12-31T23:59:50Z' })], at, 5_000)).toBeUndefined();
+  });
+
+  it('keeps a CM transition due for a while when the read still shows the state before it (CM lagging)', () => {
+    const lagging = key('Pre-Active', { activationDate: '2029-12-31T23:59:50Z' });
+    expect(nextDueDate([lagging], at, 0)?.toISOString()).toBe('2029-12-31T23:59:50.000Z');
+    expect(nextDueDate([key('Active', { deactivationDate: '2029-12-31T23:59:45Z' })], at, 0)?.toISOString()).toBe('2029-12-31T23:59:45.000Z');
+    expect(nextDueDate([key('Pre-Active', { activationDate: new Date(at.getTime() - CM_TRANSITION_GRACE_MS).toISOString() })], at, 0)).toBeUndefined();
   });
 });
