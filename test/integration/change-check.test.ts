@@ -8,7 +8,8 @@
 import { createPublicKey } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import { metricValue, rawRequest } from '../support/http.js';
-import { auditRecordsIn, startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
+import { startFunction } from '../support/processes.js';
+import { auditRecordsIn, changeCheckTick, startPublisherStack, waitForFirstCycle, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
 const ENCRYPT = 4 | 8;
@@ -148,5 +149,31 @@ describe('change check: scheduled rotations and date-driven changes reach the st
     stack.emulator.clearRequests();
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'unchanged' } });
     expect(stack.emulator.requests.some((request) => request.endpoint === 'list')).toBe(true);
+  });
+});
+
+describe('change check after a restart', () => {
+  let stack: PublisherStack;
+  beforeAll(async () => {
+    stack = await startPublisherStack('file', { emulator: { schedulerTickMs: 0 } });
+  });
+  afterAll(() => stack?.close());
+
+  it('a key-rotated whose start-up publication failed runs a full publication at its first tick, then checks cheaply', async () => {
+    stack.emulator.keys.create({ name: 'signing', algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH });
+    // A second key-rotated starts while CM is down: its start-up publication fails, so it knows nothing.
+    await stack.emulator.down();
+    const restarted = await startFunction({ host: 'lean', target: 'key-rotated', env: stack.env });
+    try {
+      await waitForFirstCycle(restarted.url);
+      await stack.emulator.up();
+      const send = async (): Promise<Record<string, unknown>> => JSON.parse((await rawRequest(restarted.url, '/', { method: 'POST', ...changeCheckTick() })).body.toString()) as Record<string, unknown>;
+      expect(await send()).toMatchObject({ check: 'due', reason: 'no_baseline', outcome: 'published', added: 1 });
+      stack.emulator.clearRequests();
+      expect(await send()).toEqual({ check: 'unchanged' });
+      expect(stack.emulator.requests.map((request) => request.endpoint)).toEqual(['query']);
+    } finally {
+      await restarted.stop();
+    }
   });
 });
