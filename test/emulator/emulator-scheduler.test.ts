@@ -94,7 +94,9 @@ describe('key-rotation scheduler (programmatic, injected clock)', () => {
     expect(emulator.keys.get(next!.id)!.state).toBe('Active');
     const token = await login(emulator);
     const listed = await call(emulator, 'GET', `${KEYS}?name=offset&limit=10`, { token });
-    expect((listed.json.resources as CmKeyResource[]).map((key) => [key.version, key.state])).toEqual([
+    // Same createdAt (the clock did not move between them): the list's order between them is the ids'.
+    const byVersion = (listed.json.resources as CmKeyResource[]).sort((a, b) => a.version - b.version);
+    expect(byVersion.map((key) => [key.version, key.state])).toEqual([
       [0, 'Active'],
       [1, 'Active'],
     ]);
