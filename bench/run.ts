@@ -3,7 +3,7 @@
  * measure each other), each against its anchor measured in the same run. Prints a table, writes
  * bench/results/latest.json, exits 1 when a target is missed.
  *   BENCH_QUICK=1      short smoke run (figures not meaningful)
- *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication, eventing, sustained-memory)
+ *   BENCH_ONLY=a,b     only these scenarios (throughput, rotation-under-load, cold-start, propagation, publication, eventing, sustained-memory, scheduled-rotation)
  *   BENCH_SUSTAINED_SECONDS=n  seconds of load per server in sustained-memory (default 90)
  */
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { runEventing } from './scenarios/eventing.js';
 import { runPropagation } from './scenarios/propagation.js';
 import { runPublication } from './scenarios/publication.js';
 import { runRotationUnderLoad } from './scenarios/rotation-under-load.js';
+import { runScheduledRotation } from './scenarios/scheduled-rotation.js';
 import { runSustainedMemory } from './scenarios/sustained-memory.js';
 import { runThroughput } from './scenarios/throughput.js';
 
@@ -27,6 +28,7 @@ const SCENARIOS: Readonly<Record<string, (options: BenchOptions) => Promise<Scen
   publication: runPublication,
   eventing: runEventing,
   'sustained-memory': runSustainedMemory,
+  'scheduled-rotation': runScheduledRotation,
 };
 
 const quick = process.env.BENCH_QUICK === '1';

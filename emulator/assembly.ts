@@ -10,6 +10,7 @@ import { EventNotifier } from './events.js';
 import { FaultController } from './faults.js';
 import { nodeCryptoKeyMaterial } from './key-material-source.js';
 import { KeyRegistry } from './objects.js';
+import { KeyRotationScheduler } from './scheduler.js';
 import { EmulatorServer } from './server.js';
 import type { ListingShape } from './key-query.js';
 import { createTlsMaterial, type TlsMaterial } from './tls.js';
@@ -23,6 +24,8 @@ export interface EmulatorCore {
   readonly notifier: EventNotifier;
   readonly registry: KeyRegistry;
   readonly tokens: TokenService;
+  /** CM's key-rotation scheduler: cluster-wide, over the one key state; the node or cluster stops it on close. */
+  readonly scheduler: KeyRotationScheduler;
   readonly paging: { readonly defaultPageSize: number; readonly maxPageSize: number };
   readonly includePublicKeyInList: boolean;
   /** How listings are shaped, cluster-wide (a CM version's behaviour); the listingShape fault changes it in place. */
@@ -46,13 +49,17 @@ export async function createEmulatorCore(options: EmulatorOptions): Promise<Emul
     rsaPublicKeyFormat: options.rsaPublicKeyFormat ?? 'pkcs1',
     keyMaterial: options.keyMaterial ?? nodeCryptoKeyMaterial,
     onChange: (kind, key) => notifier.publish(kind, key),
+    dateTransitionsMoveUpdatedAt: options.dateTransitionsMoveUpdatedAt ?? true,
   });
+  const scheduler = new KeyRotationScheduler(registry, now);
+  const schedulerTickMs = options.schedulerTickMs ?? 1000;
+  if (schedulerTickMs > 0) scheduler.start(schedulerTickMs);
   const refreshTokenLifetimeMinutes =
     options.refreshTokenLifetimeMinutes === undefined ? undefined : positiveInteger(options.refreshTokenLifetimeMinutes, 'refreshTokenLifetimeMinutes');
   const accounts = new Accounts(options.users ?? { admin: 'admin' }, options.clients);
   const tokens = new TokenService({ accounts, durationSeconds, refreshTokenLifetimeMinutes, now });
   const listing: ListingShape = { emptyResources: options.emptyListing ?? 'null', queryMessages: options.queryMessages ?? true, ignoredParameters: [] };
-  return { host, now, logger, tls, notifier, registry, tokens, paging, includePublicKeyInList: options.includePublicKeyInList ?? false, listing };
+  return { host, now, logger, tls, notifier, registry, tokens, scheduler, paging, includePublicKeyInList: options.includePublicKeyInList ?? false, listing };
 }
 
 export interface EmulatorNodeHandle {
@@ -73,7 +80,7 @@ export async function startEmulatorNode(
   const registry = view.registry ?? core.registry;
   const tokens = view.tokens ?? core.tokens;
   const faults = view.faults ?? new FaultController(core.registry, tokens, core.listing);
-  const server = new EmulatorServer(core.tls, { registry, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList, listing: core.listing }, core.logger);
+  const server = new EmulatorServer(core.tls, { registry, scheduler: core.scheduler, tokens, faults, paging: core.paging, includePublicKeyInList: core.includePublicKeyInList, listing: core.listing }, core.logger);
   const bound = await server.listen(core.host, port);
   let listening = true;
   return {

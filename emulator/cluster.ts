@@ -92,6 +92,7 @@ export async function startEmulatorCluster(options: EmulatorClusterOptions): Pro
     nodes,
     setEventSink: (sink) => core.notifier.setSink(sink),
     close: () => {
+      core.scheduler.stop();
       closing ??= Promise.all([...handles.map((handle) => handle.close()), core.notifier.close()]).then(() =>
         core.logger.info({ event: 'shutdown' }, 'ciphertrust emulator cluster closed'),
       );

@@ -26,6 +26,8 @@ export const FAULT_ENDPOINTS: readonly FaultEndpoint[] = [
   'reactivate',
   'destroy',
   'patch',
+  'query',
+  'scheduler',
   'other',
 ];
 

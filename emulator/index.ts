@@ -45,6 +45,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     caPem: tls.caPem,
     issueClientCertificate: (commonName) => issueClientCertificate(options.tlsDir, commonName),
     keys: registry,
+    scheduler: core.scheduler,
     faults: node.faults,
     logins: tokens,
     requests: node.requests,
@@ -55,6 +56,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     down: () => node.down(),
     up: () => node.up(),
     close: () => {
+      core.scheduler.stop();
       closing ??= Promise.all([node.close(), notifier.close()]).then(() => logger.info({ event: 'shutdown' }, 'ciphertrust emulator closed'));
       return closing;
     },

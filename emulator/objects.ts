@@ -74,6 +74,12 @@ export interface RegistryOptions {
   readonly keyMaterial: KeyMaterialSource;
   /** Told about every change made through the API (not the test backdoors). */
   readonly onChange: (kind: KeyEventKind, resource: CmKeyResource) => void;
+  /**
+   * Whether a date-driven transition (activationDate or deactivationDate passing) moves updatedAt
+   * to the transition date. Default true. Whether CM does is unknown (L, see
+   * docs/research/ciphertrust-api.md): tests run both ways.
+   */
+  readonly dateTransitionsMoveUpdatedAt?: boolean;
 }
 
 /** A create request that passed validation and waits for its key material. */
@@ -281,6 +287,31 @@ export class KeyRegistry implements EmulatorKeys {
     return this.insertVersion(id, await generateForRequest(this.options.keyMaterial, next.spec, next.identity));
   }
 
+  // ---- used by the key-rotation scheduler (scheduler.ts): CM posts no event for these ------------
+
+  /**
+   * A new version made by the scheduler: Pre-Active until `activationDate` when one is given in the
+   * future (the job's offset), Active otherwise. No onChange: CM emits nothing for a scheduled run.
+   */
+  rotateScheduled(id: string, activationDate?: string): CmKeyResource {
+    const next = this.nextVersion(id);
+    const record = this.storeVersion(id, this.options.keyMaterial.generate(next.spec, next.identity));
+    if (activationDate !== undefined && Date.parse(activationDate) > this.options.now().getTime()) {
+      record.state = 'Pre-Active';
+      record.activationDate = parseDate(activationDate, 'activationDate');
+    }
+    return this.render(this.settle(record));
+  }
+
+  /** The scheduler's change to a replaced version (its state and dates), without an event. */
+  scheduledChange(id: string, change: { deactivationDate?: string; protectStopDate?: string }): CmKeyResource {
+    const record = this.require(id);
+    if (change.deactivationDate !== undefined) record.deactivationDate = parseDate(change.deactivationDate, 'deactivationDate');
+    if (change.protectStopDate !== undefined) record.protectStopDate = parseDate(change.protectStopDate, 'protectStopDate');
+    record.updatedAt = this.nowIso();
+    return this.render(this.settle(record));
+  }
+
   /** Finds a key the way CM's `{id}` path segment does: by id (default), name (+version) or uri. */
   find(ref: string, type: LookupType = 'id', version?: number, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource {
     return this.render(this.settle(this.lookup(ref, type, version)), fields);
@@ -364,6 +395,10 @@ export class KeyRegistry implements EmulatorKeys {
 
   /** A new version of the key named by `id`: new id and material, same metadata, state Active. */
   private insertVersion(id: string, material: KeyMaterial): CmKeyResource {
+    return this.notify('rotated', this.storeVersion(id, material));
+  }
+
+  private storeVersion(id: string, material: KeyMaterial): KeyRecord {
     const source = this.require(id);
     // Computed again: with the default source another version may have been stored meanwhile.
     const version = this.versionAfter(source.name);
@@ -374,7 +409,7 @@ export class KeyRegistry implements EmulatorKeys {
     record.state = 'Active';
     record.activationDate = now;
     this.records.set(record.id, record);
-    return this.notify('rotated', record);
+    return record;
   }
 
   private newRecord(
@@ -444,9 +479,10 @@ export class KeyRegistry implements EmulatorKeys {
   private settle(record: KeyRecord): KeyRecord {
     const now = this.options.now().getTime();
     const due = (date: string | undefined): date is string => date !== undefined && Date.parse(date) <= now;
+    const moves = this.options.dateTransitionsMoveUpdatedAt ?? true;
     if (record.state === 'Pre-Active' && due(record.activationDate)) {
       record.state = 'Active';
-      record.updatedAt = later(record.updatedAt, record.activationDate);
+      if (moves) record.updatedAt = later(record.updatedAt, record.activationDate);
     }
     if (record.state === 'Active' && due(record.protectStopDate)) {
       record.state = PROTECT_STOP_STATE;
@@ -454,7 +490,7 @@ export class KeyRegistry implements EmulatorKeys {
     }
     if ((record.state === 'Active' || record.state === 'Pre-Active' || record.state === PROTECT_STOP_STATE) && due(record.deactivationDate)) {
       record.state = 'Deactivated';
-      record.updatedAt = later(record.updatedAt, record.deactivationDate);
+      if (moves) record.updatedAt = later(record.updatedAt, record.deactivationDate);
     }
     return record;
   }

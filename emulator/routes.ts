@@ -8,10 +8,14 @@ import { type CmError, badRequest, invalidParam, methodNotAllowed, notFound } fr
 import type { FaultController } from './faults.js';
 import { applyListQuery, listingEnvelope, parseFields, parseListQuery, type ListingShape } from './key-query.js';
 import type { KeyRegistry, LookupType } from './objects.js';
+import { applyKeyQuery, parseKeyQuery } from './query-keys.js';
+import type { KeyRotationScheduler } from './scheduler.js';
+import { createJobConfig, jobConfigView, listJobConfigs } from './scheduler-routes.js';
 import type { ClientRegistration, CmKeyResource, Endpoint } from './types.js';
 
 export interface RouteDependencies {
   readonly registry: KeyRegistry;
+  readonly scheduler: KeyRotationScheduler;
   readonly tokens: TokenService;
   readonly faults: FaultController;
   readonly paging: { readonly defaultPageSize: number; readonly maxPageSize: number };
@@ -45,6 +49,8 @@ export interface RouteMiss {
 }
 
 const KEYS = '/api/v1/vault/keys2';
+const QUERY_KEYS = '/api/v1/vault/query-keys';
+const JOB_CONFIGS = '/api/v1/scheduler/job-configs';
 const KEY_ACTIONS = { versions: 'version', revoke: 'revoke', reactivate: 'reactivate', destroy: 'destroy' } as const;
 
 export function matchRoute(method: string, pathname: string, deps: RouteDependencies): Route | RouteMiss {
@@ -75,6 +81,25 @@ export function matchRoute(method: string, pathname: string, deps: RouteDependen
       DELETE: route('faults', true, () => {
         deps.faults.clear();
         return ok(200, deps.faults.describe());
+      }),
+    });
+  }
+  if (pathname === QUERY_KEYS) return byMethod({ POST: route('query', true, (context) => queryKeys(deps, context)) });
+  if (pathname === JOB_CONFIGS) {
+    return byMethod({
+      GET: route('scheduler', true, () => ok(200, listJobConfigs(deps.scheduler))),
+      POST: route('scheduler', true, (context) => ok(201, createJobConfig(deps.scheduler, context.body))),
+    });
+  }
+  if (pathname.startsWith(`${JOB_CONFIGS}/`) && !pathname.slice(JOB_CONFIGS.length + 1).includes('/')) {
+    const id = decode(pathname.slice(JOB_CONFIGS.length + 1));
+    return byMethod({
+      GET: route('scheduler', true, () => ok(200, jobConfigView(deps.scheduler.get(id), undefined))),
+      // Answered with the removed configuration (CM's exact DELETE answer is not known).
+      DELETE: route('scheduler', true, () => {
+        const removed = jobConfigView(deps.scheduler.get(id), undefined);
+        deps.scheduler.remove(id);
+        return ok(200, removed);
       }),
     });
   }
@@ -130,6 +155,13 @@ function listKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
   // The list may omit `publickey` (reference, M); by default it does, so clients must GET each key.
   const resources = deps.includePublicKeyInList ? page.resources : page.resources.map(withoutPublicKey);
   return ok(200, listingEnvelope({ ...page, resources }, query, deps.listing));
+}
+
+function queryKeys(deps: RouteDependencies, context: RouteContext): RouteResult {
+  const page = applyKeyQuery(deps.registry.list(), parseKeyQuery(context.body, deps.paging));
+  // Same rule as the list: no publickey unless the emulator is told to include it.
+  const resources = deps.includePublicKeyInList || page.resources.every((item) => typeof item === 'string') ? page.resources : page.resources.map(withoutPublicKey);
+  return ok(200, { ...page, resources });
 }
 
 function withoutPublicKey(resource: CmKeyResource): CmKeyResource {

@@ -40,6 +40,16 @@ export interface EmulatorOptions {
    * destroyed. Default: node:crypto, public halves only. End-to-end tests plug in a PKCS#11 token.
    */
   keyMaterial?: KeyMaterialSource;
+  /**
+   * How often the key-rotation scheduler looks for due work, in ms (default 1000; 0 = never: the
+   * test drives it with `scheduler.runDue()` after moving the injected clock).
+   */
+  schedulerTickMs?: number;
+  /**
+   * Whether a date-driven transition moves the key's updatedAt to the transition date (default
+   * true). Whether CM does is unknown: the change check must converge either way.
+   */
+  dateTransitionsMoveUpdatedAt?: boolean;
   /** Injectable clock for state transitions, dates and token lifetimes. */
   now?: () => Date;
   logger?: Logger;
@@ -73,7 +83,7 @@ export interface EmulatorLogins {
   registerClient(registration: ClientRegistration): string;
 }
 
-export type Endpoint = 'auth' | 'auth_revoke' | 'list' | 'get' | 'create' | 'version' | 'revoke' | 'reactivate' | 'destroy' | 'patch' | 'faults' | 'other';
+export type Endpoint = 'auth' | 'auth_revoke' | 'list' | 'get' | 'create' | 'version' | 'revoke' | 'reactivate' | 'destroy' | 'patch' | 'faults' | 'query' | 'scheduler' | 'other';
 
 export interface RecordedRequest {
   method: string;
@@ -180,6 +190,39 @@ export interface EmulatorKeys {
   remove(id: string): void;
 }
 
+/** A key-rotation job as the programmatic API takes it (REST: /api/v1/scheduler/job-configs). */
+export interface KeyRotationJobInput {
+  name: string;
+  /** query-keys criteria selecting the keys to rotate, e.g. `{ names: ['signing'] }` or `{ labels: { jwks: 'publish' } }`. */
+  keyQuery: Record<string, unknown>;
+  /** Run period. CM schedules with cron (minute granularity); seconds let tests and the bench go faster. */
+  everySeconds: number;
+  /** Seconds until the new version activates: it starts Pre-Active (CM's `offset`). Default 0. */
+  offsetSeconds?: number;
+  /** 'Deactivated' (default) or 'ProtectStop'. */
+  replacedKeyState?: string;
+  /** Seconds after the run the replaced version takes replacedKeyState; absent = it is left as it is. */
+  changeStateAfterSeconds?: number;
+}
+
+export interface KeyRotationJob extends Required<Omit<KeyRotationJobInput, 'changeStateAfterSeconds'>> {
+  readonly id: string;
+  readonly changeStateAfterSeconds?: number;
+  readonly nextRunAt: string;
+  readonly runs: number;
+}
+
+/** CM's key-rotation scheduler. None of it posts an event, as in CM. */
+export interface EmulatorScheduler {
+  create(input: KeyRotationJobInput): KeyRotationJob;
+  list(): KeyRotationJob[];
+  remove(id: string): void;
+  /** Runs the job now, whatever its schedule; returns the new versions. */
+  runNow(id: string): CmKeyResource[];
+  /** Does whatever is due at the emulator's now(); returns the new versions. */
+  runDue(): CmKeyResource[];
+}
+
 export type FaultEndpoint = Endpoint | 'any';
 
 export interface EmulatorFaults {
@@ -235,6 +278,7 @@ export interface RunningEmulator {
   readonly caPem: string;
   issueClientCertificate(commonName: string): Promise<{ certFile: string; keyFile: string }>;
   readonly keys: EmulatorKeys;
+  readonly scheduler: EmulatorScheduler;
   readonly faults: EmulatorFaults;
   readonly logins: EmulatorLogins;
   readonly requests: readonly RecordedRequest[];

@@ -7,13 +7,14 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { metricValue, rawRequest, type RawResponse } from '../../test/support/http.js';
-import { startFunction, type RunningFunction } from '../../test/support/processes.js';
+import type { RunningFunction } from '../../test/support/processes.js';
 import { startPublisherStack } from '../../test/support/publisher-stack.js';
 import type { BackendName } from '../../test/support/backends.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
-import { createProductionLikeKeys, kidOf } from '../lib/emulator-keys.js';
+import { kidOf } from '../lib/emulator-keys.js';
 import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures, type RssSampler } from '../lib/memory.js';
 import { childWithEnv } from '../lib/publisher-proc.js';
+import { publishAndServe } from '../lib/served-stack.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
 
 const POLL_INTERVAL_MS = 10;
@@ -85,10 +86,9 @@ async function measure(backendName: BackendName, rotations: number): Promise<Bac
   let jwksGet: RunningFunction | undefined;
   let memory: RssSampler | undefined;
   try {
-    const rotated = createProductionLikeKeys(stack.emulator.keys);
-    const first = await stack.ping();
-    if (first.body.outcome !== 'published') throw new Error(`first publication: ${JSON.stringify(first.body)}`);
-    jwksGet = await startFunction({ host: 'lean', target: 'jwks-get', env: stack.backend.env, waitForReady: true });
+    const started = await publishAndServe(stack);
+    const rotated = started.rotated;
+    jwksGet = started.jwksGet;
     const served = jwksGet.url;
     stack.emulator.setEventSink(stack.keyRotated.url);
     const pid = await childWithEnv('FUNCTION_TARGET', 'key-rotated');

@@ -65,6 +65,12 @@ export class CipherTrustClient {
     return response.body;
   }
 
+  /** `POST /api/v1/vault/query-keys` with these criteria: the raw answer, read by the caller. */
+  async queryKeys(criteria: Readonly<Record<string, unknown>>): Promise<unknown> {
+    const response = await this.call({ endpoint: 'query_keys', method: 'POST', path: '/api/v1/vault/query-keys', body: criteria });
+    return response.body;
+  }
+
   private async listOnce(selector: string, pageSize: number): Promise<{ resources: unknown[]; consistent: boolean; pages: number }> {
     const resources: unknown[] = [];
     const ids = new Set<string>();

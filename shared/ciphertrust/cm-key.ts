@@ -58,6 +58,8 @@ export interface CmKey {
   /** PEM of the public half; the list call may omit it, GET by id returns it. */
   readonly publickey: string | undefined;
   readonly updatedAt: string;
+  /** When a Pre-Active key turns Active (the change check's timer needs it). */
+  readonly activationDate?: string | undefined;
   readonly deactivationDate: string | undefined;
   /** When the key stopped (or stops) protecting: entering protect-stop (H: field in Thales' Go structs). */
   readonly protectStopDate: string | undefined;
@@ -94,6 +96,7 @@ export function parseCmKey(value: unknown): ParsedCmKey {
       labels: stringLabels(resource.labels),
       publickey: optionalString(resource.publickey),
       updatedAt: typeof resource.updatedAt === 'string' ? resource.updatedAt : '',
+      activationDate: optionalString(resource.activationDate),
       deactivationDate: optionalString(resource.deactivationDate),
       protectStopDate: optionalString(resource.protectStopDate),
     },

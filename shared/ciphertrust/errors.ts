@@ -1,5 +1,5 @@
 /** The CM calls we make, as metric labels. */
-export type CipherTrustEndpoint = 'auth_tokens' | 'auth_revoke' | 'keys2_list' | 'keys2_get';
+export type CipherTrustEndpoint = 'auth_tokens' | 'auth_revoke' | 'keys2_list' | 'keys2_get' | 'query_keys';
 
 /**
  * Why a CipherTrust Manager call failed. `unavailable` and `timeout` were retried until the budget

@@ -1,7 +1,14 @@
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
 
-/** Knative PingSource ticks: the hourly safety net. */
+/** Knative PingSource ticks: the hourly safety net, and the frequent change check. */
 export const PING_EVENT_TYPE = 'dev.knative.sources.ping';
+/**
+ * Every PingSource sends the same type: the change check's ticks carry this CloudEvents extension
+ * (PingSource `ceOverrides`), or come from the PingSource of this name (`source` ends with it).
+ */
+export const CHANGE_CHECK_EXTENSION = 'jwkscheck';
+export const CHANGE_CHECK_EXTENSION_VALUE = 'changes';
+export const CHANGE_CHECK_PINGSOURCE = 'jwks-change-check';
 /** Posted by whatever performs or observes a rotation in CipherTrust Manager (CM has no webhook). */
 export const ROTATION_EVENT_TYPES: readonly string[] = [
   'com.thalesgroup.ciphertrust.key.rotated',
@@ -10,7 +17,7 @@ export const ROTATION_EVENT_TYPES: readonly string[] = [
   'com.thalesgroup.ciphertrust.key.destroyed',
 ];
 
-export type EventKind = 'ping' | 'rotation' | 'unknown';
+export type EventKind = 'ping' | 'change-check' | 'rotation' | 'unknown';
 
 /** The attributes we keep; the data is never used (keys always come from CM). */
 export interface ReceivedEvent {
@@ -56,7 +63,7 @@ export function parseCloudEvents(headers: Readonly<Record<string, string | strin
   if (events.length > MAX_BATCH) return { ok: false, problem: `a batch holds at most ${MAX_BATCH} events` };
   return {
     ok: true,
-    events: events.map((event) => ({ id: event.id, type: event.type, source: event.source, kind: classify(event.type) })),
+    events: events.map((event) => ({ id: event.id, type: event.type, source: event.source, kind: kindOf(event) })),
   };
 }
 
@@ -91,6 +98,14 @@ function missingAttribute(headers: Readonly<Record<string, string>>, text: strin
 
 function checkVersion(version: string | undefined): string | undefined {
   return version === '1.0' ? undefined : `unsupported specversion ${JSON.stringify(version)} (1.0 expected)`;
+}
+
+/** A ping is the change check's when it says so (extension) or comes from its PingSource. */
+function kindOf(event: { readonly type: string; readonly source: string }): EventKind {
+  const kind = classify(event.type);
+  if (kind !== 'ping') return kind;
+  const marked = (event as unknown as Record<string, unknown>)[CHANGE_CHECK_EXTENSION] === CHANGE_CHECK_EXTENSION_VALUE;
+  return marked || event.source.endsWith(`/pingsources/${CHANGE_CHECK_PINGSOURCE}`) ? 'change-check' : 'ping';
 }
 
 export function classify(type: string): EventKind {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseCloudEvents, type ReceivedEvent } from '../events/rotation-events.js';
 import type { Logger } from '../observability/logger.js';
 import type { PublisherMetrics } from '../observability/publisher-metrics.js';
+import type { ChangeCheckResult } from '../publisher/change-check.js';
 import type { CycleResult, CycleTrigger } from '../publisher/publication-cycle.js';
 import { answerHealth, answerMetrics } from './probes.js';
 import { readBody } from './read-body.js';
@@ -22,6 +23,8 @@ export interface PublisherStatus {
 export interface EventHandlerOptions {
   /** Runs (or joins) one publication cycle covering these triggers; resolves with its result. */
   readonly requestPublication: (triggers: CycleTrigger[]) => Promise<CycleResult>;
+  /** Runs one change check (a tick of the frequent PingSource); it publishes only when something changed. */
+  readonly requestChangeCheck: (eventId: string) => Promise<ChangeCheckResult>;
   readonly status: () => PublisherStatus;
   readonly metrics: PublisherMetrics;
   readonly logger: Logger;
@@ -62,15 +65,32 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
     }
     const relevant = parsed.events.filter((event) => event.kind !== 'unknown');
     for (const event of parsed.events) {
-      metrics.eventReceived(event.kind === 'unknown' ? 'ignored' : event.kind);
-      logger.info(
-        { event: event.kind === 'unknown' ? 'event_ignored' : 'event_received', eventId: event.id, eventType: event.type, eventSource: event.source },
-        event.kind === 'unknown' ? `event type ${event.type} is not one key-rotated acts on; acknowledged` : `${event.kind} event received`,
-      );
+      metrics.eventReceived(event.kind === 'unknown' ? 'ignored' : event.kind === 'change-check' ? 'change_check' : event.kind);
+      const record = { event: event.kind === 'unknown' ? 'event_ignored' : 'event_received', eventId: event.id, eventType: event.type, eventSource: event.source };
+      // A change-check tick arrives every minute: its own line says when it found something.
+      if (event.kind === 'change-check') logger.debug(record, 'change check tick received');
+      else logger.info(record, event.kind === 'unknown' ? `event type ${event.type} is not one key-rotated acts on; acknowledged` : `${event.kind} event received`);
     }
     if (relevant.length === 0) return sendJson(res, false, 202, { status: 'ignored', message: 'no event type this function acts on' });
-    // One cycle covers every event of a batch: they all ask for the same thing, a fresh read of CM.
-    answerWithResult(res, await options.requestPublication(relevant.map(triggerOf)));
+    const publications = relevant.filter((event) => event.kind !== 'change-check');
+    // One cycle covers every event of a batch: they all ask for the same thing, a fresh read of CM
+    // (which also covers any change-check tick among them).
+    if (publications.length > 0) return answerWithResult(res, await options.requestPublication(publications.map(triggerOf)));
+    answerCheck(res, await options.requestChangeCheck(relevant[0]!.id));
+  }
+
+  /**
+   * Always 200: a failed check is retried by the next tick a minute later, and a change it found
+   * but could not publish stays unhandled until then; a delivery retry would only add load.
+   */
+  function answerCheck(res: ServerResponse, result: ChangeCheckResult): void {
+    const publication = result.publication;
+    sendJson(res, false, 200, {
+      check: result.outcome,
+      ...(result.reason !== undefined && { reason: result.reason }),
+      ...(publication !== undefined && { outcome: publication.outcome, added: publication.added.length, removed: publication.removed.length, keys: publication.keys }),
+      ...(result.outcome === 'failed' && { message: result.message }),
+    });
   }
 
   function answerWithResult(res: ServerResponse, result: CycleResult): void {

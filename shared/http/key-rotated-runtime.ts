@@ -43,6 +43,7 @@ export function startKeyRotatedFunction(env: Env): KeyRotatedRuntime {
   );
   const handler = createEventHandler({
     requestPublication: (triggers) => coalescer.request(...triggers),
+    requestChangeCheck: (eventId) => publisher.changeCheck.tick((trigger) => coalescer.request(trigger), eventId),
     status: () => ({ ...status, publishing: coalescer.busy }),
     metrics: publisher.metrics,
     logger,

@@ -2,12 +2,13 @@ import { Counter, Gauge, Histogram, Registry, collectProcessMetricsSoon } from '
 import type { CipherTrustEndpoint } from '../ciphertrust/errors.js';
 import { SKIP_REASONS, type SkipReason } from '../publisher/cm-key-to-jwk.js';
 import { GUARD_NAMES, type GuardName } from '../publisher/guards.js';
+import { CHECK_OUTCOMES, type CheckOutcome } from '../publisher/change-check.js';
 import { CYCLE_OUTCOMES, type CycleOutcome } from '../publisher/publication-cycle.js';
 import type { PublicationObserver } from '../publisher/publication-observer.js';
 import type { PlannedKey } from '../publisher/publication-policy.js';
 
 /** How key-rotated classified an incoming request. */
-export const EVENT_DISPOSITIONS = ['ping', 'rotation', 'ignored', 'invalid', 'unauthorized', 'too_large'] as const;
+export const EVENT_DISPOSITIONS = ['ping', 'change_check', 'rotation', 'ignored', 'invalid', 'unauthorized', 'too_large'] as const;
 export type EventDisposition = (typeof EVENT_DISPOSITIONS)[number];
 
 /** The publisher's metrics, in a registry of its own (no prom-client global state). */
@@ -26,6 +27,7 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly cmNodeDown: Gauge<'node'>;
   private readonly cmNodeDownTotal: Counter<'node'>;
   private readonly events: Counter<'disposition'>;
+  private readonly changeChecks: Counter<'outcome'>;
 
   constructor(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
     const registers = [this.registry];
@@ -106,12 +108,19 @@ export class PublisherMetrics implements PublicationObserver {
       labelNames: ['disposition'],
       registers,
     });
+    this.changeChecks = new Counter({
+      name: 'jwks_publisher_change_checks_total',
+      help: 'Change checks (the frequent PingSource tick) by outcome: unchanged, changed (a publication ran), due (a key date passed, or no baseline yet), failed (CM could not be asked).',
+      labelNames: ['outcome'],
+      registers,
+    });
     // Every series an alert reads exists at 0 from the start: increase() cannot see a counter's
     // first event if the series only appears with it.
     for (const outcome of CYCLE_OUTCOMES) this.publications.labels(outcome).inc(0);
     for (const guard of GUARD_NAMES) this.guardRefusals.labels(guard).inc(0);
     for (const reason of SKIP_REASONS) this.skipped.labels(reason).inc(0);
     for (const disposition of EVENT_DISPOSITIONS) this.events.labels(disposition).inc(0);
+    for (const outcome of CHECK_OUTCOMES) this.changeChecks.labels(outcome).inc(0);
     if (options.defaultMetrics) collectProcessMetricsSoon(this.registry);
   }
 
@@ -154,5 +163,9 @@ export class PublisherMetrics implements PublicationObserver {
 
   eventReceived(disposition: EventDisposition): void {
     this.events.inc({ disposition });
+  }
+
+  changeCheck(outcome: CheckOutcome): void {
+    this.changeChecks.inc({ outcome });
   }
 }

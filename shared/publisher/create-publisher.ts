@@ -1,5 +1,6 @@
 import type { PublisherConfig } from '../config/publisher-config.js';
 import { CipherTrustClient } from '../ciphertrust/client.js';
+import { KeyChangeQuery } from '../ciphertrust/key-changes.js';
 import { CipherTrustKeyReader } from '../ciphertrust/key-reader.js';
 import { CipherTrustSession } from '../ciphertrust/session.js';
 import { CipherTrustTransport } from '../ciphertrust/transport.js';
@@ -7,12 +8,15 @@ import type { Logger } from '../observability/logger.js';
 import { PublisherMetrics } from '../observability/publisher-metrics.js';
 import { openStore } from '../store/open-store.js';
 import type { KeySetStore } from '../store/store.js';
+import { ChangeCheck } from './change-check.js';
 import { PublicationCycle } from './publication-cycle.js';
 
 export interface Publisher {
   readonly cycle: PublicationCycle;
   readonly metrics: PublisherMetrics;
   readonly store: KeySetStore;
+  /** The frequent check between full reconciles; every read the cycle makes feeds it. */
+  readonly changeCheck: ChangeCheck;
   /** Releases sockets (CM keep-alive connections, S3 client) so a one-shot process can exit. */
   close(): void;
   /**
@@ -46,17 +50,37 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
     observe: (endpoint, status, seconds) => metrics.ciphertrustRequest(endpoint, status, seconds),
   });
   const session = new CipherTrustSession(transport, cm.grant, cm.domain, Date.now, logger);
-  const reader = new CipherTrustKeyReader(new CipherTrustClient(transport, session, logger), {
+  const client = new CipherTrustClient(transport, session, logger);
+  const changeCheck = new ChangeCheck({ changes: new KeyChangeQuery(client), logger, observer: metrics, retainDeactivatedMs: config.retainDeactivatedMs });
+  const keyReader = new CipherTrustKeyReader(client, {
     selector: cm.keySelector,
     pageSize: cm.pageSize,
     concurrency: cm.concurrency,
   });
+  const reader = {
+    read: async () => {
+      const read = await keyReader.read();
+      changeCheck.observe(read.keys);
+      return read;
+    },
+  };
   const store = openStore(config.store);
   const cycle = new PublicationCycle({
     reader,
     store,
     logger,
-    observer: metrics,
+    // The change check learns each cycle's end, to adopt its read as the new baseline.
+    observer: {
+      cycleFinished: (outcome, seconds, at) => {
+        metrics.cycleFinished(outcome, seconds, at);
+        changeCheck.cycleFinished(outcome);
+      },
+      guardRefused: (guard) => metrics.guardRefused(guard),
+      keySkipped: (reason) => metrics.keySkipped(reason),
+      keysPublished: (keys) => metrics.keysPublished(keys),
+      keysKeptUnreadable: (count) => metrics.keysKeptUnreadable(count),
+      keysKeptUnknownState: (count) => metrics.keysKeptUnknownState(count),
+    },
     retainDeactivatedMs: config.retainDeactivatedMs,
     allowEmpty: config.allowEmpty,
     maxSetBytes: config.maxSetBytes,
@@ -65,6 +89,7 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
     cycle,
     metrics,
     store,
+    changeCheck,
     close: () => {
       transport.close();
       store.close?.();

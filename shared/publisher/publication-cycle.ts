@@ -13,9 +13,9 @@ import type { PublicationObserver } from './publication-observer.js';
 import { readPublishedState, type PublishedState } from './published-state.js';
 import { writeKeySet } from './write-key-set.js';
 
-/** What asked for a cycle: a CloudEvent (its id and type), the hourly ping, an operator, or key-rotated starting. */
+/** What asked for a cycle: a CloudEvent (its id and type), the hourly ping, the change check, an operator, or key-rotated starting. */
 export interface CycleTrigger {
-  readonly kind: 'rotation' | 'ping' | 'cli' | 'startup';
+  readonly kind: 'rotation' | 'ping' | 'change-check' | 'cli' | 'startup';
   readonly eventId?: string;
   readonly eventType?: string;
 }

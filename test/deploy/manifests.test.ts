@@ -34,6 +34,7 @@ import {
   type Manifest,
   type MetricType,
 } from '../support/manifests.js';
+import { CHANGE_CHECK_EXTENSION, CHANGE_CHECK_EXTENSION_VALUE } from '../../shared/events/rotation-events.js';
 
 // ---------------------------------------------------------------------------------------------
 // Builds
@@ -121,13 +122,6 @@ function named<T>(objects: readonly Manifest[], kind: string, name: string): T {
   const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
   if (found === undefined) throw new Error(`no ${kind}/${name} in the build`);
   return found as unknown as T;
-}
-
-/** The one object of that kind, for tests that break it on purpose. */
-function theOnly<T>(objects: readonly Manifest[], kind: string): T {
-  const found = objects.filter((object) => object.kind === kind);
-  if (found.length !== 1) throw new Error(`${found.length} ${kind} objects in the build; expected one`);
-  return found[0] as unknown as T;
 }
 
 function templateAnnotation(service: IService, key: string): string | undefined {
@@ -305,16 +299,31 @@ const pinnedImages: Policy = (objects) =>
     }),
   );
 
-/** The hourly ping: a JSON object body with its content type (the functions-framework needs one). */
+/** A change-check tick: marked with the extension key-rotated looks for (shared/events/rotation-events.ts). */
+function isChangeCheck(source: IPingSource): boolean {
+  return source.spec?.ceOverrides?.extensions?.[CHANGE_CHECK_EXTENSION] === CHANGE_CHECK_EXTENSION_VALUE;
+}
+
+/**
+ * Two pings, each a JSON object body with its content type (the functions-framework needs one):
+ * the hourly full reconcile, and the change check every minute (a scheduled rotation reaches
+ * /jwks within two minutes with no event).
+ */
 const pingSource: Policy = (objects) => {
   const sources = ofKind<IPingSource>(objects, 'sources.knative.dev/v1', 'PingSource');
   const brokers = new Set(ofKind<IBroker>(objects, 'eventing.knative.dev/v1', 'Broker').map((broker) => broker.metadata?.name));
   if (sources.length === 0) return ['no PingSource'];
-  return sources.flatMap((source) => {
+  const checks = sources.filter(isChangeCheck).length;
+  const counts = [
+    ...(checks !== 1 ? [`${checks} change-check PingSources (one expected)`] : []),
+    ...(sources.length - checks !== 1 ? [`${sources.length - checks} hourly PingSources (one expected)`] : []),
+  ];
+  return counts.concat(sources.flatMap((source) => {
     const where = `PingSource/${source.metadata?.name}`;
     const spec = source.spec;
     const problems: string[] = [];
-    if (spec?.schedule !== '0 * * * *') problems.push(`${where}: schedule ${spec?.schedule} is not "0 * * * *"`);
+    const schedule = isChangeCheck(source) ? '* * * * *' : '0 * * * *';
+    if (spec?.schedule !== schedule) problems.push(`${where}: schedule ${spec?.schedule} is not "${schedule}"`);
     if (spec?.contentType !== 'application/json') problems.push(`${where}: contentType ${spec?.contentType ?? '(unset)'} is not application/json`);
     if (spec?.dataBase64 !== undefined) problems.push(`${where}: dataBase64 instead of data`);
     const data = spec?.data;
@@ -331,7 +340,7 @@ const pingSource: Policy = (objects) => {
     const sink = spec?.sink?.ref;
     if (sink?.kind !== 'Broker' || !brokers.has(sink.name)) problems.push(`${where}: sink is not a Broker of this deployment`);
     return problems;
-  });
+  }));
 };
 
 const RESERVED_ENV = new Set(['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION']);
@@ -621,6 +630,7 @@ const servingSpread: Policy = (objects) =>
 const MINIMUM_ALERTS = [
   ['JwksPublicationStale'],
   ['JwksPublicationFailing'],
+  ['JwksChangeCheckFailing'],
   ['JwksGuardRefusedPublication'],
   ['JwksServedSetOld', 'JwksServedSetDiverges'],
   ['JwksServing5xx'],
@@ -697,7 +707,7 @@ const policies: Record<string, { readonly targets: readonly Target[]; readonly c
   'containers run under restricted-v2': { targets: overlays, check: restrictedSecurityContext },
   'key-rotated and event-dead-letter are cluster-local, key-rotated has one replica': { targets: overlays, check: clusterLocal },
   'images are pinned': { targets: overlays, check: pinnedImages },
-  'the PingSource sends an hourly JSON object': { targets: overlays, check: pingSource },
+  'the PingSources send JSON objects, hourly and every minute': { targets: overlays, check: pingSource },
   'containers respect what Knative reserves': { targets: overlays, check: knativeRuntimeContract },
   'Knative Services have probes and resources': { targets: overlays, check: probesAndResources },
   'one Trigger per event type, retried then dead-lettered': { targets: overlays, check: triggers },
@@ -835,7 +845,9 @@ describe('schemas', () => {
     }
     const objects = exampleManifests().flatMap(({ objects }) => objects);
     const { spec } = named<Forwarder>(objects, 'ClusterLogForwarder', 'jwks-audit-to-siem');
-    const namespace = theOnly<{ metadata: { name: string } }>(knativeDirObjects('base/namespace.yaml'), 'Namespace').metadata.name;
+    const namespaces = knativeDirObjects('base/namespace.yaml').filter((object) => object.kind === 'Namespace') as unknown as { metadata: { name: string } }[];
+    expect(namespaces).toHaveLength(1);
+    const namespace = (namespaces[0] as { metadata: { name: string } }).metadata.name;
     for (const pipeline of spec.pipelines) {
       const inputs = spec.inputs.filter((input) => pipeline.inputRefs.includes(input.name));
       expect(inputs.map((input) => ({ type: input.type, namespaces: input.application?.includes?.map((include) => include.namespace) }))).toEqual([{ type: 'application', namespaces: [namespace] }]);
@@ -1079,34 +1091,52 @@ describe('policies', () => {
       flagged: /malformed digest sha256:abc/,
     },
     'a PingSource without contentType': {
-      policy: 'the PingSource sends an hourly JSON object',
+      policy: 'the PingSources send JSON objects, hourly and every minute',
       target: 'pvc',
-      breaks: (objects) => void delete theOnly<IPingSource>(objects, 'PingSource').spec!.contentType,
+      breaks: (objects) => void delete named<IPingSource>(objects, 'PingSource', 'jwks-hourly').spec!.contentType,
       flagged: /contentType \(unset\) is not application\/json/,
     },
     'a PingSource with empty data': {
-      policy: 'the PingSource sends an hourly JSON object',
+      policy: 'the PingSources send JSON objects, hourly and every minute',
       target: 'pvc',
-      breaks: (objects) => void (theOnly<IPingSource>(objects, 'PingSource').spec!.data = ''),
+      breaks: (objects) => void (named<IPingSource>(objects, 'PingSource', 'jwks-hourly').spec!.data = ''),
       flagged: /data is empty/,
     },
     'a PingSource with text data': {
-      policy: 'the PingSource sends an hourly JSON object',
+      policy: 'the PingSources send JSON objects, hourly and every minute',
       target: 'object-storage',
-      breaks: (objects) => void (theOnly<IPingSource>(objects, 'PingSource').spec!.data = 'hourly'),
+      breaks: (objects) => void (named<IPingSource>(objects, 'PingSource', 'jwks-hourly').spec!.data = 'hourly'),
       flagged: /data is not JSON$/,
     },
     'a PingSource with a JSON array': {
-      policy: 'the PingSource sends an hourly JSON object',
+      policy: 'the PingSources send JSON objects, hourly and every minute',
       target: 'pvc',
-      breaks: (objects) => void (theOnly<IPingSource>(objects, 'PingSource').spec!.data = '["hourly"]'),
+      breaks: (objects) => void (named<IPingSource>(objects, 'PingSource', 'jwks-hourly').spec!.data = '["hourly"]'),
       flagged: /data is not a JSON object/,
     },
     'a PingSource every five minutes': {
-      policy: 'the PingSource sends an hourly JSON object',
+      policy: 'the PingSources send JSON objects, hourly and every minute',
       target: 'pvc',
-      breaks: (objects) => void (theOnly<IPingSource>(objects, 'PingSource').spec!.schedule = '*/5 * * * *'),
+      breaks: (objects) => void (named<IPingSource>(objects, 'PingSource', 'jwks-hourly').spec!.schedule = '*/5 * * * *'),
       flagged: /schedule \*\/5 \* \* \* \* is not "0 \* \* \* \*"/,
+    },
+    'no change-check PingSource': {
+      policy: 'the PingSources send JSON objects, hourly and every minute',
+      target: 'pvc',
+      breaks: (objects) => void objects.splice(objects.indexOf(named<Manifest>(objects, 'PingSource', 'jwks-change-check')), 1),
+      flagged: /^0 change-check PingSources \(one expected\)$/,
+    },
+    'a change check every five minutes': {
+      policy: 'the PingSources send JSON objects, hourly and every minute',
+      target: 'object-storage',
+      breaks: (objects) => void (named<IPingSource>(objects, 'PingSource', 'jwks-change-check').spec!.schedule = '*/5 * * * *'),
+      flagged: /PingSource\/jwks-change-check: schedule \*\/5 \* \* \* \* is not "\* \* \* \* \*"/,
+    },
+    'a change check without its extension (an hourly ping every minute)': {
+      policy: 'the PingSources send JSON objects, hourly and every minute',
+      target: 'pvc',
+      breaks: (objects) => void delete named<IPingSource>(objects, 'PingSource', 'jwks-change-check').spec!.ceOverrides,
+      flagged: /2 hourly PingSources \(one expected\)/,
     },
     'PORT set on jwks-get': {
       policy: 'containers respect what Knative reserves',

@@ -23,6 +23,8 @@ export interface PublisherStack {
   ping(): Promise<EventAnswer>;
   /** POSTs a binary-mode event of this type. */
   sendEvent(type: string, headers?: Record<string, string>): Promise<EventAnswer>;
+  /** POSTs a tick of the jwks-change-check PingSource (its extension and JSON data), waiting for the audit record of any publication it ran. */
+  changeCheck(): Promise<EventAnswer>;
   /** The kids in the stored jwks.json, sorted; [] when there is none. */
   publishedKids(): Promise<string[]>;
   /** The stored jwks.json bytes, or undefined. */
@@ -86,6 +88,33 @@ export function eventSender(keyRotated: RunningFunction): (type: string, headers
   };
 }
 
+/** The headers and body of a jwks-change-check PingSource tick (knative/base/pingsource.yaml), as Knative delivers it. */
+export function changeCheckTick(): { headers: Record<string, string>; body: string } {
+  return {
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': randomUUID(),
+      'ce-source': '/apis/v1/namespaces/jwks/pingsources/jwks-change-check',
+      'ce-type': 'dev.knative.sources.ping',
+      'ce-jwkscheck': 'changes',
+      'content-type': 'application/json',
+    },
+    body: '{"reason":"change check"}',
+  };
+}
+
+/** Sends change-check ticks; a tick that ran a publication answers once its audit record arrived. */
+function changeCheckSender(keyRotated: RunningFunction): () => Promise<EventAnswer> {
+  const auditCount = (): number => (keyRotated.output().match(/"audit":true/g) ?? []).length;
+  return async () => {
+    const before = auditCount();
+    const response = await rawRequest(keyRotated.url, '/', { method: 'POST', ...changeCheckTick() });
+    const body = JSON.parse(response.body.toString()) as Record<string, unknown>;
+    if (body.outcome !== undefined) await eventually(() => Promise.resolve(auditCount() > before), 5000);
+    return { status: response.status, body };
+  };
+}
+
 /** An emulator with the publisher's user, a store, and key-rotated in its own process. */
 export async function startPublisherStack(
   backendName: BackendName,
@@ -116,6 +145,7 @@ export async function startPublisherStack(
     env,
     ping: () => sendEvent('dev.knative.sources.ping'),
     sendEvent,
+    changeCheck: changeCheckSender(keyRotated),
     publishedBytes,
     async publishedKids() {
       const bytes = await publishedBytes();

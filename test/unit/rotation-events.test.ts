@@ -21,6 +21,23 @@ describe('parseCloudEvents', () => {
     expect(parsed.ok && parsed.events[0]?.kind).toBe('ping');
   });
 
+  it.each([
+    ['the jwkscheck extension', { 'ce-source': '/apis/v1/namespaces/jwks/pingsources/renamed', 'ce-jwkscheck': 'changes' }, 'change-check'],
+    ['the jwks-change-check PingSource', { 'ce-source': '/apis/v1/namespaces/other/pingsources/jwks-change-check' }, 'change-check'],
+    ['another extension value', { 'ce-source': '/apis/v1/namespaces/jwks/pingsources/jwks-hourly', 'ce-jwkscheck': 'everything' }, 'ping'],
+    ['the hourly PingSource', { 'ce-source': '/apis/v1/namespaces/jwks/pingsources/jwks-hourly' }, 'ping'],
+    ['a name that only ends like it', { 'ce-source': '/apis/v1/namespaces/jwks/pingsources/not-jwks-change-check' }, 'ping'],
+  ])('tells a change-check tick from the hourly ping by %s', (_what, extra, kind) => {
+    const headers = { 'ce-specversion': '1.0', 'ce-id': 'tick-2', 'ce-type': 'dev.knative.sources.ping', 'content-type': 'application/json', ...extra };
+    const parsed = parseCloudEvents(headers, Buffer.from('{"reason":"change check"}'));
+    expect(parsed.ok && parsed.events[0]?.kind).toBe(kind);
+  });
+
+  it('never takes a rotation type for a change check, whatever its extension', () => {
+    const headers = { 'ce-specversion': '1.0', 'ce-id': 'r', 'ce-type': 'com.thalesgroup.ciphertrust.key.rotated', 'ce-source': '/x/pingsources/jwks-change-check', 'ce-jwkscheck': 'changes' };
+    expect(parseCloudEvents(headers, Buffer.alloc(0))).toMatchObject({ ok: true, events: [{ kind: 'rotation' }] });
+  });
+
   it('reads a structured-mode event and a batch', () => {
     const structured = HTTP.structured(new CloudEvent({ id: 'evt-2', source: '/s', type: 'com.thalesgroup.ciphertrust.key.destroyed' }));
     const parsed = parseCloudEvents(structured.headers, Buffer.from(structured.body as string));
