@@ -63,6 +63,8 @@ describe('the publisher killed mid-publication on an S3 store (by the proxy, as 
         const run = startRefresh([], world!.stack.env);
         pid = run.pid;
         const result = await run.result;
+        // A run that ended before the request it was to be killed at says why (exit code, logs).
+        if (kill.killedKey() === undefined) throw new Error(`jwks-refresh ended (code ${result.code}, signal ${result.signal}) before ${method} #${nth}:\n${result.stdout}${result.stderr}`);
         expect(kill.killedKey()).toMatch(object);
         proxy!.pass();
         return result;
