@@ -16,7 +16,9 @@ try {
   } else if (command === 'decrypt') {
     // Every version of the key under this label; the JWE's kid says which one.
     const inbound = await hsm.decrypter({ label, algorithms: ['RSA-OAEP', 'ECDH-ES'] });
-    const { plaintext } = await inbound.decrypt(argument);
+    const { plaintext, kid, deviations } = await inbound.decrypt(argument);
+    // Accepted departures from RFC 7518 (e.g. Authlib's short coordinates): tell the partner.
+    if (deviations.length > 0) console.error(JSON.stringify({ msg: 'JWE deviates from RFC 7518', kid, deviations }));
     console.log(plaintext.toString('utf8'));
   } else {
     throw new Error('usage: internal-app sign <label> <alg> | decrypt <label> <jwe>');

@@ -29,6 +29,7 @@ export {
 } from './errors.js';
 export { KEY_MANAGEMENT_ALGORITHMS, type JweHeader, type KeyManagementAlgorithm } from './compact-jwe.js';
 export { CONTENT_ENCRYPTIONS, type ContentEncryption } from './content-decryption.js';
+export { JWE_DEVIATIONS, type JweDeviation } from './jwe-deviations.js';
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './signing-algorithms.js';
 export type { DecryptedJwe, DecrypterOptions, JweDecrypter } from './jwe-decrypter.js';
 export type { JwtSigner, SignerOptions } from './jwt-signer.js';

@@ -1,7 +1,9 @@
 import { createECDH } from 'node:crypto';
 import { KEY_MANAGEMENT_ALGORITHMS, parseCompactJwe, type JweHeader, type KeyManagementAlgorithm } from './compact-jwe.js';
+import { epkMembers } from './ephemeral-key.js';
 import { JweDecryptionFailedError, KeyNotFoundError, TokenOperationError, UnsupportedAlgorithmError } from './errors.js';
 import { decryptJwe } from './jwe-decryption.js';
+import type { JweDeviation } from './jwe-deviations.js';
 import type { EcCurve } from './public-jwk.js';
 import { TokenKeyDecryption } from './token-key-decryption.js';
 import { findTokenKeys, type TokenKey } from './token-keys.js';
@@ -24,6 +26,11 @@ export interface DecryptedJwe {
   readonly protectedHeader: JweHeader;
   /** The kid of the key that decrypted it. */
   readonly kid: string;
+  /**
+   * The departures from RFC 7518 accepted to decrypt it (empty for a conforming sender), to log or
+   * count with `kid` so the partner can be told: see JWE_DEVIATIONS.
+   */
+  readonly deviations: readonly JweDeviation[];
 }
 
 const NODE_CURVE: Readonly<Record<EcCurve, string>> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1', 'P-521': 'secp521r1' };
@@ -78,7 +85,8 @@ export class JweDecrypter {
     // Without a kid each fitting key is tried; every failure looks the same to the sender.
     for (const key of candidates) {
       try {
-        return { plaintext: decryptJwe(parsed, key.publicJwk, new TokenKeyDecryption(this.token, key), this.options.algorithms), protectedHeader: parsed.header, kid: key.kid };
+        const { plaintext, deviations } = decryptJwe(parsed, key.publicJwk, new TokenKeyDecryption(this.token, key), this.options.algorithms);
+        return { plaintext, protectedHeader: parsed.header, kid: key.kid, deviations };
       } catch (error) {
         if (!(error instanceof JweDecryptionFailedError) || key === candidates[candidates.length - 1]) throw error;
       }
@@ -107,7 +115,7 @@ export class JweDecrypter {
 /** Without a kid: the keys of the type the algorithm needs (and, for ECDH-ES, of the epk's curve). */
 function fits(key: TokenKey, header: JweHeader): boolean {
   if (header.alg !== 'ECDH-ES') return key.publicJwk.kty === 'RSA';
-  const crv = (header.epk as { crv?: unknown } | undefined)?.crv;
+  const crv = epkMembers(header.epk)?.members.crv;
   return key.publicJwk.kty === 'EC' && (crv === undefined || key.publicJwk.crv === crv);
 }
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 
 /**
- * Suites that need Debian packages (SoftHSM2, python3-jwt, python3-jwcrypto, prometheus, rsyslog). In CI a missing one
+ * Suites that need Debian packages (SoftHSM2, python3-jwt, python3-jwcrypto, python3-authlib, python3-jose,
+ * libcrypt-jwt-perl, prometheus, rsyslog). In CI a missing one
  * fails the run, since a skipped suite would read as a pass; on a developer's machine the suite is
  * skipped with a loud message saying what to install.
  */

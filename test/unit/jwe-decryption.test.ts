@@ -4,7 +4,7 @@ import { KEY_MANAGEMENT_ALGORITHMS, parseCompactJwe, type KeyManagementAlgorithm
 import { concatKdf } from '../../hsm/concat-kdf.js';
 import { CONTENT_ENCRYPTIONS, ContentDecryptionError, decryptContent, type ContentEncryption } from '../../hsm/content-decryption.js';
 import { JweDecryptionFailedError, JweInvalidError, MechanismNotSupportedError, TokenOperationError } from '../../hsm/errors.js';
-import { decryptJwe, type KeyDecryption } from '../../hsm/jwe-decryption.js';
+import { decryptJwe, type DecryptedContent, type KeyDecryption } from '../../hsm/jwe-decryption.js';
 import type { EcCurve, PublicKeyJwk } from '../../hsm/public-jwk.js';
 
 /**
@@ -73,9 +73,11 @@ interface DecryptOptions {
 }
 
 /** What the decrypter does with a compact JWE once it has chosen the key: parse, then decrypt. */
-function decrypt(jwe: string, to: Recipient, options: DecryptOptions = {}): Buffer {
+function decrypted(jwe: string, to: Recipient, options: DecryptOptions = {}): DecryptedContent {
   return decryptJwe(parseCompactJwe(jwe, options.maxBytes ?? 1024 * 1024), to.publicJwk, options.port ?? to.port, options.algorithms ?? KEY_MANAGEMENT_ALGORITHMS);
 }
+
+const decrypt = (jwe: string, to: Recipient, options: DecryptOptions = {}): Buffer => decrypted(jwe, to, options).plaintext;
 
 function thrownBy(run: () => unknown): unknown {
   try {
@@ -132,9 +134,9 @@ function flipBit(part: string, byte = -1): string {
 }
 
 /** A compact JWE made here rather than by jose: AES-GCM under `cek`, whatever enc the header says. */
-function gcmJwe(header: Record<string, unknown>, encryptedKey: Buffer, cek: Buffer): string {
+function gcmJwe(header: Record<string, unknown>, encryptedKey: Buffer, cek: Buffer, ivBytes = 12): string {
   const protectedSegment = segment(header);
-  const iv = randomBytes(12);
+  const iv = randomBytes(ivBytes);
   const cipher = createCipheriv(`aes-${cek.length * 8}-gcm` as 'aes-128-gcm', cek, iv);
   cipher.setAAD(Buffer.from(protectedSegment, 'ascii'));
   const ciphertext = Buffer.concat([cipher.update(PLAINTEXT, 'utf8'), cipher.final()]);
@@ -377,11 +379,10 @@ describe('decryptJwe refuses malformed and unsupported JWEs (JweInvalidError)', 
       expectInvalid(() => decrypt(withEpk(ecJwe, RSA[2048].publicJwk), EC['P-256']), /epk must be an EC key on P-256/);
     });
 
-    it('refuses coordinates of the wrong length, missing or not base64url', async () => {
+    it('refuses coordinates longer than the curve size, missing or not base64url', async () => {
       const epk = epkOf(ecJwe);
       const x = Buffer.from(epk.x as string, 'base64url');
       const coordinates = [
-        { x: x.subarray(1).toString('base64url') },
         { x: Buffer.concat([Buffer.from([0]), x]).toString('base64url') },
         { y: Buffer.concat([Buffer.from(epk.y as string, 'base64url'), Buffer.from([0])]).toString('base64url') },
         { x: `${(epk.x as string).slice(0, 10)}+${(epk.x as string).slice(11)}` },
@@ -390,9 +391,9 @@ describe('decryptJwe refuses malformed and unsupported JWEs (JweInvalidError)', 
         { x: '' },
       ];
       for (const change of coordinates) expectInvalid(() => decrypt(withEpk(ecJwe, { ...epk, ...change }), EC['P-256']), /epk coordinates must be 32 bytes, base64url/);
-      // The P-521 coordinates are 66 bytes: 65 is refused.
+      // The P-521 coordinates are 66 bytes: 67 is refused, even when the extra byte is a zero.
       const p521Jwe = await encryptTo(EC['P-521'], 'ECDH-ES', 'A128GCM');
-      const y = Buffer.from(epkOf(p521Jwe).y as string, 'base64url').subarray(1).toString('base64url');
+      const y = Buffer.concat([Buffer.from([0]), Buffer.from(epkOf(p521Jwe).y as string, 'base64url')]).toString('base64url');
       expectInvalid(() => decrypt(withEpk(p521Jwe, { ...epkOf(p521Jwe), y }), EC['P-521']), /epk coordinates must be 66 bytes/);
     });
 
@@ -508,5 +509,106 @@ describe('decryptJwe gives one JweDecryptionFailedError for anything that depend
     };
     expect(thrownBy(() => decrypt(jwes['RSA-OAEP-256 / A256GCM']!, RSA[2048], { port }))).toBe(refusal);
     expect(thrownBy(() => decrypt(jwes['ECDH-ES / A256GCM']!, EC['P-256'], { port }))).toBe(refusal);
+  });
+});
+
+describe("partners' JOSE libraries: deviations from RFC 7518 that are accepted, and reported", () => {
+  type Epk = { kty: string; crv: string; x: string; y: string };
+  /** Leading zero bytes dropped, as Authlib 1.2 writes coordinates (int_to_base64). */
+  const unpadded = (coordinate: string): string => {
+    const bytes = Buffer.from(coordinate, 'base64url');
+    const first = bytes.findIndex((byte) => byte !== 0);
+    return bytes.subarray(first === -1 ? bytes.length - 1 : first).toString('base64url');
+  };
+  /** An ephemeral key whose x starts with a zero byte (1 in 256 on P-256, 1 in 2 on P-521). */
+  function ephemeralWithShortX(crv: EcCurve): KeyObject {
+    for (;;) {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: crv });
+      if (Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url')[0] === 0) return privateKey;
+    }
+  }
+  /** An ECDH-ES JWE from `ephemeral`, its epk written by `write` (as the library would), with an IV of `ivBytes`. */
+  function ecdhJwe(to: Recipient, ephemeral: KeyObject, write: (epk: Epk) => unknown, options: { enc?: 'A128GCM' | 'A256GCM'; ivBytes?: number } = {}): string {
+    const enc = options.enc ?? 'A256GCM';
+    const epk = createPublicKey(ephemeral).export({ format: 'jwk' }) as Epk;
+    const cek = concatKdf(diffieHellman({ privateKey: ephemeral, publicKey: to.publicKey }), enc === 'A128GCM' ? 128 : 256, enc, Buffer.alloc(0), Buffer.alloc(0));
+    return gcmJwe({ alg: 'ECDH-ES', enc, kid: 'partner-key', epk: write({ kty: epk.kty, crv: epk.crv, x: epk.x, y: epk.y }) }, Buffer.alloc(0), cek, options.ivBytes);
+  }
+  const asSent = (epk: Epk): Epk => epk;
+  const authlib = (epk: Epk): Epk => ({ ...epk, x: unpadded(epk.x), y: unpadded(epk.y) });
+  const cryptJwt = (epk: Epk): string => JSON.stringify(epk);
+
+  it('a conforming sender (jose) has no deviation', async () => {
+    for (const jwe of [await encryptTo(EC['P-521'], 'ECDH-ES', 'A256GCM'), await encryptTo(RSA[2048], 'RSA-OAEP', 'A128GCM'), await encryptTo(RSA[2048], 'RSA-OAEP', 'A128CBC-HS256')]) {
+      const to = headerOf(jwe).alg === 'ECDH-ES' ? EC['P-521'] : RSA[2048];
+      expect(decrypted(jwe, to)).toEqual({ plaintext: Buffer.from(PLAINTEXT), deviations: [] });
+    }
+  });
+
+  it.each(CURVES)('on %s, coordinates without their leading zero bytes are padded back, the point checked, the deviation reported', (crv) => {
+    const ephemeral = ephemeralWithShortX(crv);
+    const jwe = ecdhJwe(EC[crv], ephemeral, authlib);
+    const sentX = (headerOf(jwe).epk as Epk).x;
+    expect(Buffer.from(sentX, 'base64url').length).toBeLessThan(Buffer.from((createPublicKey(ephemeral).export({ format: 'jwk' }) as Epk).x, 'base64url').length);
+    expect(decrypted(jwe, EC[crv])).toEqual({ plaintext: Buffer.from(PLAINTEXT), deviations: ['epk-coordinates-unpadded'] });
+    // The same key written in full is no deviation.
+    expect(decrypted(ecdhJwe(EC[crv], ephemeral, asSent), EC[crv]).deviations).toEqual([]);
+  });
+
+  it('a short coordinate that is not the point once padded is refused as off the curve, without reaching the token', () => {
+    const ephemeral = ephemeralWithShortX('P-256');
+    const port = new NodeKeyDecryption(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    const wrongX = (epk: Epk): Epk => ({ ...epk, x: Buffer.from(unpadded(epk.x), 'base64url').subarray(1).toString('base64url') });
+    expectInvalid(() => decrypted(ecdhJwe(EC['P-256'], ephemeral, wrongX), EC['P-256'], { port }), 'epk is not a point on P-256');
+    expect(port.calls.ecdhSharedSecret).toBe(0);
+  });
+
+  it('an epk sent as a string holding its JSON (Crypt::JWT) is read as that JWK, and reported', () => {
+    const jwe = ecdhJwe(EC['P-384'], generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, cryptJwt);
+    expect(typeof headerOf(jwe).epk).toBe('string');
+    expect(decrypted(jwe, EC['P-384'])).toEqual({ plaintext: Buffer.from(PLAINTEXT), deviations: ['epk-as-json-string'] });
+  });
+
+  it('a string epk gets every check an object epk gets', () => {
+    const ecJwe = ecdhJwe(EC['P-256'], generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, asSent);
+    const epk = headerOf(ecJwe).epk as Epk;
+    const withEpk = (value: unknown): string => withHeader(ecJwe, { ...headerOf(ecJwe), epk: value });
+    for (const notJwk of ['', 'epk', '[]', 'null', '42', '"{}"', JSON.stringify(epk).slice(1)]) expectInvalid(() => decrypt(withEpk(notJwk), EC['P-256']), /ECDH-ES needs an epk/);
+    expectInvalid(() => decrypt(withEpk(JSON.stringify({ ...epk, crv: 'P-384' })), EC['P-256']), 'epk must be an EC key on P-256');
+    expectInvalid(() => decrypt(withEpk(JSON.stringify({ ...epk, y: flipBit(epk.y) })), EC['P-256']), 'epk is not a point on P-256');
+    const tooLong = Buffer.concat([Buffer.from([0]), Buffer.from(epk.x, 'base64url')]).toString('base64url');
+    expectInvalid(() => decrypt(withEpk(JSON.stringify({ ...epk, x: tooLong })), EC['P-256']), 'epk coordinates must be 32 bytes, base64url');
+  });
+
+  it.each([16, 13, 32, 128])('an AES-GCM IV of %d bytes is accepted, and reported', (ivBytes) => {
+    const jwe = ecdhJwe(EC['P-256'], generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, asSent, { enc: 'A128GCM', ivBytes });
+    expect(decrypted(jwe, EC['P-256'])).toEqual({ plaintext: Buffer.from(PLAINTEXT), deviations: ['gcm-iv-not-96-bits'] });
+  });
+
+  it('python-jose 3.3 (RSA-OAEP, a 128-bit GCM IV) is decrypted, and reported', () => {
+    const cek = randomBytes(32);
+    const encryptedKey = publicEncrypt({ key: RSA[2048].publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, cek);
+    expect(decrypted(gcmJwe({ alg: 'RSA-OAEP', enc: 'A256GCM', kid: 'partner-key' }, encryptedKey, cek, 16), RSA[2048]).deviations).toEqual(['gcm-iv-not-96-bits']);
+  });
+
+  it.each([1, 8, 11, 129, 256])('an AES-GCM IV of %d bytes (under 96 bits, or over what OpenSSL takes) is the one decryption error', (ivBytes) => {
+    // Under 96 bits the IV is made here, since node:crypto refuses none from 1 byte; over 128 bytes it cannot encrypt at all.
+    const ephemeral = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const jwe = ecdhJwe(EC['P-256'], ephemeral, asSent, { ivBytes: Math.min(ivBytes, 128) });
+    const iv = ivBytes <= 128 ? jwe.split('.')[2]! : Buffer.concat([Buffer.from(jwe.split('.')[2]!, 'base64url'), randomBytes(ivBytes - 128)]).toString('base64url');
+    expect(Buffer.from(iv, 'base64url')).toHaveLength(ivBytes);
+    expectFailed(() => decrypted(withPart(jwe, 2, iv), EC['P-256']));
+  });
+
+  it('an AES-CBC IV is 128 bits exactly', async () => {
+    const jwe = await encryptTo(RSA[2048], 'RSA-OAEP', 'A128CBC-HS256');
+    const iv = Buffer.from(jwe.split('.')[2]!, 'base64url');
+    expectFailed(() => decrypted(withPart(jwe, 2, Buffer.concat([iv, Buffer.from([0])]).toString('base64url')), RSA[2048]));
+  });
+
+  it('all three at once are all reported; with a tampered tag it is the one decryption error, and nothing is reported', () => {
+    const jwe = ecdhJwe(EC['P-521'], ephemeralWithShortX('P-521'), (epk) => cryptJwt(authlib(epk)), { ivBytes: 16 });
+    expect(decrypted(jwe, EC['P-521'])).toEqual({ plaintext: Buffer.from(PLAINTEXT), deviations: ['epk-coordinates-unpadded', 'epk-as-json-string', 'gcm-iv-not-96-bits'] });
+    expectFailed(() => decrypted(withFlippedPart(jwe, PARTS.indexOf('tag')), EC['P-521']));
   });
 });
