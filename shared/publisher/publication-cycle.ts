@@ -180,7 +180,9 @@ export class PublicationCycle {
         ...planned,
         outcome: touched > 0 ? 'published' : 'unchanged',
         ...(capped !== undefined && { guard: capped, message: capped.message }),
-        filesWritten: report.written.length, filesRemoved: report.removed.length };
+        filesWritten: report.written.length,
+        filesRemoved: report.removed.length,
+      };
     } catch (error) {
       if (!(error instanceof StoreError) || error.failure === 'conflict') throw error;
       return { ...planned, outcome: 'failed', failure: 'store', message: error.message };
