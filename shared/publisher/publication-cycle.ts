@@ -71,6 +71,12 @@ export interface PublicationCycleDependencies {
 
 /** Another writer committed between our read of the store and our commit: start over, this often. */
 const MAX_ATTEMPTS_ON_CONFLICT = 3;
+/**
+ * The store's own files are read up to this size at least, whatever JWKS_MAX_BYTES says: a cap
+ * lowered below the published set must not make that set unreadable (every cycle would fail, and a
+ * compromised key could not be withdrawn); the max_bytes guard refuses what is over the cap.
+ */
+const MIN_READ_BYTES = 4 * 1024 * 1024;
 /** Skips that are normal for a labelled CM partition (an AES key, a Public Key twin). */
 const EXPECTED_SKIPS = new Set(['public_key_object', 'not_key_pair', 'unsupported_algorithm']);
 
@@ -134,7 +140,7 @@ export class PublicationCycle {
     }
     let published: PublishedState;
     try {
-      published = await readPublishedState(this.deps.store, this.deps.maxSetBytes, this.deps.logger);
+      published = await readPublishedState(this.deps.store, this.readLimit(), this.deps.logger);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       return { ...NOTHING, outcome: 'failed', failure: 'store', message: error.message };
@@ -157,7 +163,7 @@ export class PublicationCycle {
     if (options.dryRun === true) return { ...planned, outcome: 'dry_run', ...(capped !== undefined && { guard: capped, message: capped.message }) };
 
     const keys = publishing.map((key) => key.jwk);
-    const invalid = checkOutput(setBytes, this.deps.maxSetBytes);
+    const invalid = checkOutput(setBytes);
     if (invalid !== undefined) return { ...planned, outcome: 'failed', failure: 'invalid_output', message: invalid };
     try {
       const report = await writeKeySet(this.deps.store, {
@@ -165,7 +171,7 @@ export class PublicationCycle {
         setBytes,
         sourcesBytes: serializeSourceRecord(publishing),
         current: published,
-        maxBytes: this.deps.maxSetBytes,
+        maxBytes: this.readLimit(),
       });
       this.deps.observer.keysPublished(publishing, setBytes.length);
       for (const object of report.replacedPrivate) {
@@ -187,6 +193,10 @@ export class PublicationCycle {
       if (!(error instanceof StoreError) || error.failure === 'conflict') throw error;
       return { ...planned, outcome: 'failed', failure: 'store', message: error.message };
     }
+  }
+
+  private readLimit(): number {
+    return Math.max(this.deps.maxSetBytes, MIN_READ_BYTES);
   }
 
   /**
@@ -285,8 +295,8 @@ function diff(published: PublishedState, policy: PolicyOutcome, keys: readonly P
   return { added, removed };
 }
 
-function checkOutput(setBytes: Buffer, maxBytes: number): string | undefined {
-  if (setBytes.length > maxBytes) return `the key set would be ${setBytes.length} bytes, over JWKS_MAX_BYTES (${maxBytes})`;
+/** The size is the max_bytes guard's (checkSetCaps); a withdrawal over a cap only shrinks the set. */
+function checkOutput(setBytes: Buffer): string | undefined {
   try {
     validateKeySet(setBytes);
     return undefined;

@@ -147,6 +147,15 @@ describe('PublicationCycle', () => {
       expect(await publishedKids()).toEqual([await kidOf(cm[1]!), await kidOf(cm[2]!)].sort());
     });
 
+    it('withdraws a compromised key from a set already above a lowered JWKS_MAX_BYTES, which stays readable', async () => {
+      const cm = ecKeys(5);
+      await cycleWith(() => cm).cycle.run([{ kind: 'ping' }]);
+      const next = [{ ...cm[0]!, state: 'Compromised' }, ...cm.slice(1)];
+      const result = await cycleWith(() => next, store, { maxSetBytes: 700 }).cycle.run([{ kind: 'ping' }]);
+      expect(result).toMatchObject({ outcome: 'published', guard: { guard: 'max_bytes' }, keys: 4 });
+      expect(await publishedKids()).toEqual((await Promise.all(cm.slice(1).map(kidOf))).sort());
+    });
+
     it('refuses a set already above a lowered cap until it shrinks to the cap', async () => {
       const cm = ecKeys(4);
       await cycleWith(() => cm, store, { maxKeys: 4 }).cycle.run([{ kind: 'ping' }]);
