@@ -11,7 +11,10 @@ export interface PublisherConfig {
   readonly retainDeactivatedMs: number;
   /** Publishing a set with no key is refused unless this is true. */
   readonly allowEmpty: boolean;
+  /** JWKS_MAX_BYTES: a larger set is refused (serving refuses it unread). */
   readonly maxSetBytes: number;
+  /** JWKS_MAX_KEYS: a set with more keys is refused; some partners cap the keys they accept. */
+  readonly maxKeys: number;
   readonly logLevel: LogLevel;
 }
 
@@ -56,6 +59,8 @@ function readPublisherConfig(reader: EnvReader, cwd: string): PublisherConfig {
     retainDeactivatedMs: reader.durationMs('JWKS_RETAIN_DEACTIVATED', 48 * HOUR_MS, { minMs: 0, maxMs: 365 * 24 * HOUR_MS }),
     allowEmpty: reader.boolean('JWKS_ALLOW_EMPTY', false),
     maxSetBytes: reader.integer('JWKS_MAX_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    // OCI API Gateway accepts 10 keys; 20 leaves room for a rotation's Pre-Active and retained keys.
+    maxKeys: reader.integer('JWKS_MAX_KEYS', 20, { min: 1, max: 1000 }),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
   };
 }

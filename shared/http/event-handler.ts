@@ -99,7 +99,8 @@ export function createEventHandler(options: EventHandlerOptions): RequestHandler
       case 'published':
       case 'unchanged':
       case 'dry_run':
-        return sendJson(res, false, 200, summary);
+        // A withdrawal published over a cap: the additions held back are named (guard, message).
+        return sendJson(res, false, 200, result.guard === undefined ? summary : { ...summary, guard: result.guard.guard, message: result.message });
       case 'refused':
         return sendJson(res, false, 409, { ...summary, error: 'publication_refused', guard: result.guard?.guard, message: result.message });
       case 'failed': {

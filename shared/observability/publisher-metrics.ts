@@ -20,6 +20,10 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly guardRefusals: Counter<'guard'>;
   private readonly skipped: Counter<'reason'>;
   private readonly published: Gauge<'use' | 'state'>;
+  private readonly setKeys: Gauge;
+  private readonly setBytes: Gauge;
+  private readonly maxKeys: Gauge;
+  private readonly maxSetBytes: Gauge;
   private readonly keptUnreadable: Gauge;
   private readonly keptUnknownState: Gauge;
   private readonly cmRequests: Counter<'endpoint' | 'status'>;
@@ -50,7 +54,7 @@ export class PublisherMetrics implements PublicationObserver {
     });
     this.guardRefusals = new Counter({
       name: 'jwks_publisher_guard_refusals_total',
-      help: 'Publications refused by a guard (empty_set, mass_removal); the current files were kept.',
+      help: 'Publications refused by a guard (empty_set, mass_removal, max_keys, max_bytes); the current files were kept (a withdrawal over a cap is published without its additions).',
       labelNames: ['guard'],
       registers,
     });
@@ -64,6 +68,27 @@ export class PublisherMetrics implements PublicationObserver {
       name: 'jwks_publisher_keys_published',
       help: 'Keys in the published set after the last successful cycle, by use and CipherTrust Manager state.',
       labelNames: ['use', 'state'],
+      registers,
+    });
+    // The set and the caps side by side, so an alert divides one by the other (JwksKeySetNearCap).
+    this.setKeys = new Gauge({
+      name: 'jwks_publisher_set_keys',
+      help: 'Keys in the published jwks.json after the last successful cycle.',
+      registers,
+    });
+    this.setBytes = new Gauge({
+      name: 'jwks_publisher_set_bytes',
+      help: 'Size in bytes of the published jwks.json after the last successful cycle.',
+      registers,
+    });
+    this.maxKeys = new Gauge({
+      name: 'jwks_publisher_set_max_keys',
+      help: 'JWKS_MAX_KEYS: a publication with more keys is refused (guard max_keys).',
+      registers,
+    });
+    this.maxSetBytes = new Gauge({
+      name: 'jwks_publisher_set_max_bytes',
+      help: 'JWKS_MAX_BYTES: a larger publication is refused (guard max_bytes).',
       registers,
     });
     this.keptUnreadable = new Gauge({
@@ -138,9 +163,17 @@ export class PublisherMetrics implements PublicationObserver {
     this.skipped.inc({ reason });
   }
 
-  keysPublished(keys: readonly PlannedKey[]): void {
+  keysPublished(keys: readonly PlannedKey[], bytes: number): void {
     this.published.reset();
     for (const { jwk, sources } of keys) this.published.inc({ use: jwk.use, state: sources[0]?.state ?? 'unknown' });
+    this.setKeys.set(keys.length);
+    this.setBytes.set(bytes);
+  }
+
+  /** The caps this process enforces, for the alert that warns before a publication is refused. */
+  setCaps(maxKeys: number, maxBytes: number): void {
+    this.maxKeys.set(maxKeys);
+    this.maxSetBytes.set(maxBytes);
   }
 
   keysKeptUnreadable(count: number): void {

@@ -33,6 +33,7 @@ const SIGN_OUT_DEADLINE_MS = 2000;
 export function createPublisher(config: PublisherConfig, logger: Logger, options: { defaultMetrics: boolean } = { defaultMetrics: true }): Publisher {
   const cm = config.ciphertrust;
   const metrics = new PublisherMetrics(options);
+  metrics.setCaps(config.maxKeys, config.maxSetBytes);
   const transport = new CipherTrustTransport({
     nodes: cm.urls,
     nodeDownMs: cm.nodeDownMs,
@@ -77,13 +78,14 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
       },
       guardRefused: (guard) => metrics.guardRefused(guard),
       keySkipped: (reason) => metrics.keySkipped(reason),
-      keysPublished: (keys) => metrics.keysPublished(keys),
+      keysPublished: (keys, bytes) => metrics.keysPublished(keys, bytes),
       keysKeptUnreadable: (count) => metrics.keysKeptUnreadable(count),
       keysKeptUnknownState: (count) => metrics.keysKeptUnknownState(count),
     },
     retainDeactivatedMs: config.retainDeactivatedMs,
     allowEmpty: config.allowEmpty,
     maxSetBytes: config.maxSetBytes,
+    maxKeys: config.maxKeys,
   });
   return {
     cycle,

@@ -1,5 +1,5 @@
 /** Guards between a computed key set and the store. Stable names: metric labels and audit values. */
-export const GUARD_NAMES = ['empty_set', 'mass_removal'] as const;
+export const GUARD_NAMES = ['empty_set', 'mass_removal', 'max_keys', 'max_bytes'] as const;
 export type GuardName = (typeof GUARD_NAMES)[number];
 
 export interface GuardRefusal {
@@ -39,6 +39,31 @@ export function checkGuards(input: GuardInput): GuardRefusal | undefined {
       guard: 'mass_removal',
       message: `the new set would remove ${ordinaryRemovals.length} of ${input.publishedKids.length} published keys that are not compromised or destroyed (more than half); keeping the current set`,
     };
+  }
+  return undefined;
+}
+
+/** The serialized set a cycle would publish, and the caps partners can hold. */
+export interface SetCapsInput {
+  readonly keys: number;
+  readonly bytes: number;
+  /** JWKS_MAX_KEYS: some consumers refuse a set with more keys (OCI API Gateway: 10). */
+  readonly maxKeys: number;
+  /** JWKS_MAX_BYTES: serving refuses a larger jwks.json unread. */
+  readonly maxBytes: number;
+}
+
+/**
+ * Refuses a set partners could not hold. A set already above a cap lowered since is refused too,
+ * until it shrinks (the cycle says how); the withdrawal of a compromised key is never held back by
+ * a cap (the publication cycle publishes it without the keys that would be added).
+ */
+export function checkSetCaps(input: SetCapsInput): GuardRefusal | undefined {
+  if (input.keys > input.maxKeys) {
+    return { guard: 'max_keys', message: `the new set would hold ${input.keys} keys, over JWKS_MAX_KEYS (${input.maxKeys}); keeping the current set` };
+  }
+  if (input.bytes > input.maxBytes) {
+    return { guard: 'max_bytes', message: `the new set would be ${input.bytes} bytes, over JWKS_MAX_BYTES (${input.maxBytes}); keeping the current set` };
   }
   return undefined;
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import { StoreError, type KeySetStore } from '../store/store.js';
 import { auditRecord } from './audit-record.js';
 import { convertCmKey, type Conversion } from './cm-key-to-jwk.js';
-import { checkGuards, type GuardRefusal } from './guards.js';
+import { checkGuards, checkSetCaps, type GuardRefusal } from './guards.js';
 import { serializeSourceRecord } from './key-sources.js';
 import { applyPublicationPolicy, type KeySource, type PlannedKey, type PolicyOutcome, type SkippedKey } from './publication-policy.js';
 import type { PublicationObserver } from './publication-observer.js';
@@ -64,11 +64,19 @@ export interface PublicationCycleDependencies {
   readonly retainDeactivatedMs: number;
   readonly allowEmpty: boolean;
   readonly maxSetBytes: number;
+  /** JWKS_MAX_KEYS: a set with more keys is refused (guard max_keys). */
+  readonly maxKeys: number;
   readonly now?: () => Date;
 }
 
 /** Another writer committed between our read of the store and our commit: start over, this often. */
 const MAX_ATTEMPTS_ON_CONFLICT = 3;
+/**
+ * The store's own files are read up to this size at least, whatever JWKS_MAX_BYTES says: a cap
+ * lowered below the published set must not make that set unreadable (every cycle would fail, and a
+ * compromised key could not be withdrawn); the max_bytes guard refuses what is over the cap.
+ */
+const MIN_READ_BYTES = 4 * 1024 * 1024;
 /** Skips that are normal for a labelled CM partition (an AES key, a Public Key twin). */
 const EXPECTED_SKIPS = new Set(['public_key_object', 'not_key_pair', 'unsupported_algorithm']);
 
@@ -132,7 +140,7 @@ export class PublicationCycle {
     }
     let published: PublishedState;
     try {
-      published = await readPublishedState(this.deps.store, this.deps.maxSetBytes, this.deps.logger);
+      published = await readPublishedState(this.deps.store, this.readLimit(), this.deps.logger);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       return { ...NOTHING, outcome: 'failed', failure: 'store', message: error.message };
@@ -141,37 +149,31 @@ export class PublicationCycle {
     const policy = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs, published);
     this.report(read, policy);
 
-    const keys = policy.keys.map((planned) => planned.jwk);
     const guard = checkGuards({
       publishedKids: published.kids,
-      nextKids: keys.map((key) => key.kid),
+      nextKids: policy.keys.map((planned) => planned.jwk.kid),
       withdrawnKids: new Set(policy.withdrawn.keys()),
       allowEmpty: this.deps.allowEmpty,
       confirmRemoval: options.confirmRemoval === true,
     });
-    const planned = {
-      ...diff(published, policy),
-      keys: keys.length,
-      filesWritten: 0,
-      filesRemoved: 0,
-      ...(policy.kept.length > 0 && { keptUnreadable: policy.kept }),
-      ...(policy.keptUnknownState.length > 0 && { keptUnknownState: policy.keptUnknownState.map(({ kid }) => kid) }),
-    };
-    if (guard !== undefined) return { ...planned, outcome: 'refused', guard, message: guard.message };
-    if (options.dryRun === true) return { ...planned, outcome: 'dry_run' };
+    if (guard !== undefined) return { ...plan(published, policy, policy.keys), outcome: 'refused', guard, message: guard.message };
+    const { publishing, setBytes, capped } = this.withinCaps(published, policy);
+    const planned = plan(published, policy, publishing);
+    if (capped !== undefined && publishing === policy.keys) return { ...planned, outcome: 'refused', guard: capped, message: capped.message };
+    if (options.dryRun === true) return { ...planned, outcome: 'dry_run', ...(capped !== undefined && { guard: capped, message: capped.message }) };
 
-    const setBytes = serializeKeySet(keys);
-    const invalid = checkOutput(setBytes, this.deps.maxSetBytes);
+    const keys = publishing.map((key) => key.jwk);
+    const invalid = checkOutput(setBytes);
     if (invalid !== undefined) return { ...planned, outcome: 'failed', failure: 'invalid_output', message: invalid };
     try {
       const report = await writeKeySet(this.deps.store, {
         keys,
         setBytes,
-        sourcesBytes: serializeSourceRecord(policy.keys),
+        sourcesBytes: serializeSourceRecord(publishing),
         current: published,
-        maxBytes: this.deps.maxSetBytes,
+        maxBytes: this.readLimit(),
       });
-      this.deps.observer.keysPublished(policy.keys);
+      this.deps.observer.keysPublished(publishing, setBytes.length);
       for (const object of report.replacedPrivate) {
         // Someone who can write the store put private material there: replaced, and the SIEM told.
         this.deps.logger.warn(
@@ -180,11 +182,42 @@ export class PublicationCycle {
         );
       }
       const touched = report.written.length + report.removed.length;
-      return { ...planned, outcome: touched > 0 ? 'published' : 'unchanged', filesWritten: report.written.length, filesRemoved: report.removed.length };
+      return {
+        ...planned,
+        outcome: touched > 0 ? 'published' : 'unchanged',
+        ...(capped !== undefined && { guard: capped, message: capped.message }),
+        filesWritten: report.written.length,
+        filesRemoved: report.removed.length,
+      };
     } catch (error) {
       if (!(error instanceof StoreError) || error.failure === 'conflict') throw error;
       return { ...planned, outcome: 'failed', failure: 'store', message: error.message };
     }
+  }
+
+  private readLimit(): number {
+    return Math.max(this.deps.maxSetBytes, MIN_READ_BYTES);
+  }
+
+  /**
+   * The set to publish and its bytes, within JWKS_MAX_KEYS and JWKS_MAX_BYTES (`capped` absent), or
+   * refused (`capped`, `publishing` the whole policy). A cap never keeps a compromised or destroyed
+   * key published: when the cycle withdraws one, the withdrawal is published alone, without the keys
+   * that would be added (they come once the set has room), and the refusal is still reported.
+   */
+  private withinCaps(published: PublishedState, policy: PolicyOutcome): { publishing: readonly PlannedKey[]; setBytes: Buffer; capped?: GuardRefusal } {
+    const caps = { maxKeys: this.deps.maxKeys, maxBytes: this.deps.maxSetBytes };
+    const setBytes = serializeKeySet(policy.keys.map((key) => key.jwk));
+    const capped = checkSetCaps({ ...caps, keys: policy.keys.length, bytes: setBytes.length });
+    if (capped === undefined) return { publishing: policy.keys, setBytes };
+    if (!published.kids.some((kid) => policy.withdrawn.has(kid))) return { publishing: policy.keys, setBytes, capped };
+    const publishing = policy.keys.filter((key) => published.keys.has(key.jwk.kid));
+    const held = policy.keys.length - publishing.length;
+    return {
+      publishing,
+      setBytes: serializeKeySet(publishing.map((key) => key.jwk)),
+      capped: { guard: capped.guard, message: `${capped.message.replace(/; keeping the current set$/, '')}; a compromised or destroyed key is withdrawn now, ${held} new key(s) held back until the set has room` },
+    };
   }
 
   /** Logs and counts what CM offered but will not be published as it is. */
@@ -235,9 +268,21 @@ export class PublicationCycle {
 
 const NOTHING = { added: [], removed: [], keys: 0, filesWritten: 0, filesRemoved: 0 } as const;
 
-function diff(published: PublishedState, policy: PolicyOutcome): { added: KeyChange[]; removed: KeyChange[] } {
-  const next = new Map<string, PlannedKey>(policy.keys.map((planned) => [planned.jwk.kid, planned]));
-  const added = policy.keys
+/** What a cycle publishing `keys` changes, before it writes. */
+function plan(published: PublishedState, policy: PolicyOutcome, keys: readonly PlannedKey[]) {
+  return {
+    ...diff(published, policy, keys),
+    keys: keys.length,
+    filesWritten: 0,
+    filesRemoved: 0,
+    ...(policy.kept.length > 0 && { keptUnreadable: policy.kept }),
+    ...(policy.keptUnknownState.length > 0 && { keptUnknownState: policy.keptUnknownState.map(({ kid }) => kid) }),
+  };
+}
+
+function diff(published: PublishedState, policy: PolicyOutcome, keys: readonly PlannedKey[]): { added: KeyChange[]; removed: KeyChange[] } {
+  const next = new Map<string, PlannedKey>(keys.map((planned) => [planned.jwk.kid, planned]));
+  const added = keys
     .filter((planned) => !published.keys.has(planned.jwk.kid))
     .map((planned) => ({ kid: planned.jwk.kid, use: planned.jwk.use, alg: planned.jwk.alg, cmKey: planned.sources[0] }));
   const removed = published.kids
@@ -250,8 +295,8 @@ function diff(published: PublishedState, policy: PolicyOutcome): { added: KeyCha
   return { added, removed };
 }
 
-function checkOutput(setBytes: Buffer, maxBytes: number): string | undefined {
-  if (setBytes.length > maxBytes) return `the key set would be ${setBytes.length} bytes, over JWKS_MAX_BYTES (${maxBytes})`;
+/** The size is the max_bytes guard's (checkSetCaps); a withdrawal over a cap only shrinks the set. */
+function checkOutput(setBytes: Buffer): string | undefined {
   try {
     validateKeySet(setBytes);
     return undefined;

@@ -8,8 +8,8 @@ export interface PublicationObserver {
   cycleFinished(outcome: CycleOutcome, seconds: number, at: Date): void;
   guardRefused(guard: GuardName): void;
   keySkipped(reason: SkipReason): void;
-  /** The set now in the store, after a successful write (changed or not). */
-  keysPublished(keys: readonly PlannedKey[]): void;
+  /** The set now in the store, after a successful write (changed or not), and its size in bytes. */
+  keysPublished(keys: readonly PlannedKey[], bytes: number): void;
   /** Published keys kept as they are because CM answered them unreadable, this cycle. */
   keysKeptUnreadable(count: number): void;
   /** Published keys kept as they are although CM reports them in a state we do not know, this cycle. */

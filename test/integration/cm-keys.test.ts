@@ -67,7 +67,7 @@ describe('CM keys and states, through the real client against the emulator', () 
     const reader = new CipherTrustKeyReader(client, { selector: `jwks=publish,suite=${suite}`, pageSize: options.pageSize ?? 10, concurrency: 2 });
     const metrics = new PublisherMetrics({ defaultMetrics: false });
     const store = new FileKeySetStore(directory);
-    const cycle = new PublicationCycle({ reader, store, logger: log.logger, observer: metrics, retainDeactivatedMs: RETAIN_S * 1000, allowEmpty: false, maxSetBytes: MAX_BYTES, now: clock.now });
+    const cycle = new PublicationCycle({ reader, store, logger: log.logger, observer: metrics, retainDeactivatedMs: RETAIN_S * 1000, allowEmpty: false, maxSetBytes: MAX_BYTES, maxKeys: 20, now: clock.now });
     return {
       log,
       run: () => cycle.run([{ kind: 'ping' }]),

@@ -13,6 +13,11 @@ import { ecCmKey } from '../support/cm-keys.js';
 
 const MAX = 1024 * 1024;
 
+async function kidOf(key: CmKey): Promise<string> {
+  const conversion = await convertCmKey(key);
+  return conversion.kind === 'converted' ? conversion.jwk.kid : '';
+}
+
 describe('PublicationCycle', () => {
   let directory: string;
   let store: FileKeySetStore;
@@ -23,7 +28,7 @@ describe('PublicationCycle', () => {
   });
   afterEach(() => rm(directory, { recursive: true, force: true }));
 
-  function cycleWith(keys: () => CmKey[], target: KeySetStore = store) {
+  function cycleWith(keys: () => CmKey[], target: KeySetStore = store, caps: { maxKeys?: number; maxSetBytes?: number } = {}) {
     const log = capturingLogger('key-rotated');
     let reads = 0;
     const reader = {
@@ -39,7 +44,8 @@ describe('PublicationCycle', () => {
       observer: new PublisherMetrics({ defaultMetrics: false }),
       retainDeactivatedMs: 3_600_000,
       allowEmpty: false,
-      maxSetBytes: MAX,
+      maxSetBytes: caps.maxSetBytes ?? MAX,
+      maxKeys: caps.maxKeys ?? 20,
     });
     return { cycle, log, reads: () => reads };
   }
@@ -77,10 +83,6 @@ describe('PublicationCycle', () => {
     expect(replicaA.log.text()).toContain('"event":"publication_conflict"');
     const stored = await store.read(KEY_SET_OBJECT, { maxBytes: MAX });
     const kids = stored.kind === 'found' ? (JSON.parse(stored.object.body.toString()) as { keys: { kid: string }[] }).keys.map((key) => key.kid) : [];
-    const kidOf = async (key: CmKey) => {
-      const conversion = await convertCmKey(key);
-      return conversion.kind === 'converted' ? conversion.jwk.kid : '';
-    };
     expect(kids.sort()).toEqual([await kidOf(survivor), await kidOf(stale[2]!)].sort());
     expect(kids).not.toContain(await kidOf(compromised));
     expect(replicaA.log.lines().filter((line) => line.audit === true)).toHaveLength(1);
@@ -104,5 +106,61 @@ describe('PublicationCycle', () => {
     expect(result).toMatchObject({ outcome: 'failed', failure: 'store' });
     expect(reads()).toBe(3);
     expect(log.lines().filter((line) => line.audit === true)).toHaveLength(1);
+  });
+
+  describe('caps partners can hold (JWKS_MAX_KEYS, JWKS_MAX_BYTES)', () => {
+    const ecKeys = (count: number): CmKey[] => Array.from({ length: count }, () => ecCmKey('prime256v1').key);
+    const publishedKids = async (): Promise<string[]> => {
+      const stored = await store.read(KEY_SET_OBJECT, { maxBytes: MAX });
+      return stored.kind === 'found' ? (JSON.parse(stored.object.body.toString()) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort() : [];
+    };
+
+    it('publishes a set at JWKS_MAX_KEYS and refuses one key more, keeping the current set', async () => {
+      const cm = ecKeys(3);
+      expect(await cycleWith(() => cm, store, { maxKeys: 3 }).cycle.run([{ kind: 'ping' }])).toMatchObject({ outcome: 'published', keys: 3 });
+      const before = await publishedKids();
+      cm.push(...ecKeys(1));
+      const { cycle, log } = cycleWith(() => cm, store, { maxKeys: 3 });
+      const result = await cycle.run([{ kind: 'ping' }]);
+      expect(result).toMatchObject({ outcome: 'refused', guard: { guard: 'max_keys' }, keys: 4 });
+      expect(result.message).toContain('4 keys, over JWKS_MAX_KEYS (3)');
+      expect(await publishedKids()).toEqual(before);
+      expect(log.lines().find((line) => line.audit === true)).toMatchObject({ outcome: 'refused', guard: 'max_keys' });
+    });
+
+    it('refuses a set over JWKS_MAX_BYTES as the max_bytes guard', async () => {
+      const result = await cycleWith(() => ecKeys(8), store, { maxSetBytes: 1024 }).cycle.run([{ kind: 'ping' }]);
+      expect(result).toMatchObject({ outcome: 'refused', guard: { guard: 'max_bytes' } });
+      expect(result.message).toMatch(/would be \d+ bytes, over JWKS_MAX_BYTES \(1024\)/);
+      expect(await publishedKids()).toEqual([]);
+    });
+
+    it('withdraws a compromised key even when the new set is over the cap: the additions wait', async () => {
+      const cm = ecKeys(3);
+      await cycleWith(() => cm, store, { maxKeys: 3 }).cycle.run([{ kind: 'ping' }]);
+      const compromised = cm[0]!;
+      const next = [{ ...compromised, state: 'Compromised' }, cm[1]!, cm[2]!, ...ecKeys(2)];
+      const result = await cycleWith(() => next, store, { maxKeys: 3 }).cycle.run([{ kind: 'ping' }]);
+      expect(result).toMatchObject({ outcome: 'published', guard: { guard: 'max_keys' }, keys: 2, added: [] });
+      expect(result.removed.map((key) => key.kid)).toEqual([await kidOf(compromised)]);
+      expect(result.message).toContain('2 new key(s) held back');
+      expect(await publishedKids()).toEqual([await kidOf(cm[1]!), await kidOf(cm[2]!)].sort());
+    });
+
+    it('withdraws a compromised key from a set already above a lowered JWKS_MAX_BYTES, which stays readable', async () => {
+      const cm = ecKeys(5);
+      await cycleWith(() => cm).cycle.run([{ kind: 'ping' }]);
+      const next = [{ ...cm[0]!, state: 'Compromised' }, ...cm.slice(1)];
+      const result = await cycleWith(() => next, store, { maxSetBytes: 700 }).cycle.run([{ kind: 'ping' }]);
+      expect(result).toMatchObject({ outcome: 'published', guard: { guard: 'max_bytes' }, keys: 4 });
+      expect(await publishedKids()).toEqual((await Promise.all(cm.slice(1).map(kidOf))).sort());
+    });
+
+    it('refuses a set already above a lowered cap until it shrinks to the cap', async () => {
+      const cm = ecKeys(4);
+      await cycleWith(() => cm, store, { maxKeys: 4 }).cycle.run([{ kind: 'ping' }]);
+      expect(await cycleWith(() => cm, store, { maxKeys: 3 }).cycle.run([{ kind: 'ping' }])).toMatchObject({ outcome: 'refused', guard: { guard: 'max_keys' } });
+      expect(await cycleWith(() => cm.slice(1), store, { maxKeys: 3 }).cycle.run([{ kind: 'ping' }])).toMatchObject({ outcome: 'published', keys: 3 });
+    });
   });
 });

@@ -34,6 +34,8 @@ describe('publisher configuration', () => {
     });
     expect(config.retainDeactivatedMs).toBe(48 * 3_600_000);
     expect(config.allowEmpty).toBe(false);
+    expect(config.maxKeys).toBe(20);
+    expect(config.maxSetBytes).toBe(4 * 1024 * 1024);
     expect(config.store).toEqual({ kind: 'file', root: '/srv/data', timeoutMs: 5000 });
   });
 
@@ -45,6 +47,10 @@ describe('publisher configuration', () => {
     ['0', 0],
   ])('reads JWKS_RETAIN_DEACTIVATED=%s', (value, ms) => {
     expect(loadPublisherConfig({ ...minimal, JWKS_RETAIN_DEACTIVATED: value }, '/srv').retainDeactivatedMs).toBe(ms);
+  });
+
+  it('reads JWKS_MAX_KEYS', () => {
+    expect(loadPublisherConfig({ ...minimal, JWKS_MAX_KEYS: '10' }, '/srv').maxKeys).toBe(10);
   });
 
   it('chooses the grant from what is configured', () => {
@@ -91,6 +97,9 @@ describe('publisher configuration', () => {
     [{ CIPHERTRUST_KEY_SELECTOR: 'jwks publish' }, 'CIPHERTRUST_KEY_SELECTOR must be a label selector'],
     [{ JWKS_RETAIN_DEACTIVATED: '2 days' }, 'JWKS_RETAIN_DEACTIVATED must be a duration'],
     [{ JWKS_ALLOW_EMPTY: 'yes' }, 'JWKS_ALLOW_EMPTY must be "true" or "false"'],
+    [{ JWKS_MAX_KEYS: '0' }, 'JWKS_MAX_KEYS must be an integer from 1 to 1000 (got "0")'],
+    [{ JWKS_MAX_KEYS: 'ten' }, 'JWKS_MAX_KEYS must be an integer from 1 to 1000'],
+    [{ JWKS_MAX_KEYS: '10.5' }, 'JWKS_MAX_KEYS must be an integer from 1 to 1000'],
     [{ KEY_ROTATED_SHARED_SECRET: 'short' }, 'KEY_ROTATED_SHARED_SECRET must be at least 32 characters'],
   ])('refuses %j naming the variable', (overrides, expected) => {
     expect(problems({ ...minimal, ...overrides }).join('\n')).toContain(expected);
