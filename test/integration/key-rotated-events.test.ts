@@ -25,7 +25,8 @@ describe('key-rotated events', () => {
 
   beforeAll(async () => {
     // Small pages, so one listing cycle is several requests and paging is exercised.
-    stack = await startPublisherStack('file', { env: { CIPHERTRUST_PAGE_SIZE: '10' } });
+    // 25 keys over three pages, and more as the tests rotate: above the default key cap (20), which is key-cap.test.ts's subject.
+    stack = await startPublisherStack('file', { env: { CIPHERTRUST_PAGE_SIZE: '10', JWKS_MAX_KEYS: '200' } });
     seed(stack, 25);
   });
   afterAll(() => stack?.close());
