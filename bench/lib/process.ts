@@ -121,6 +121,22 @@ export async function startBareNode(bodyFile: string): Promise<BenchServer> {
   });
 }
 
+/**
+ * The anchor that sends a function's own answer (bench/lib/same-response-server.ts); `responseFile`
+ * holds serializeCapturedResponse's output.
+ */
+export async function startSameResponseServer(responseFile: string, of: ServedTarget): Promise<BenchServer> {
+  const port = await freePort();
+  return startServer({
+    subject: `bare node:http, ${of}'s bytes and headers`,
+    command: process.execPath,
+    args: [fileURLToPath(new URL('./same-response-server.js', import.meta.url))],
+    env: { ...baseEnv(), ANCHOR_RESPONSE: responseFile, PORT: String(port), HOST: '127.0.0.1' },
+    port,
+    readyPath: '/',
+  });
+}
+
 export function baseEnv(): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production' };
 }

@@ -1,35 +1,46 @@
 /**
- * Issue 6, throughput (1) and memory (6): jwks-get and jwk-get on the lean host under 50
- * connections, against nginx serving the same bytes (the anchor of the ratio target), a bare
- * node:http server (what Node.js itself costs; a row, no target) and the same two handlers on
- * functions-framework's host (rows, no target). One server at a time, each warmed up before it is
- * measured, while its resident memory is sampled for scenario 6.
+ * Issue 6, throughput (1) and memory (6), with issue 16's anchors: jwks-get and jwk-get on the lean
+ * host under 50 connections, each against a bare node:http server sending the same bytes and the
+ * same headers (its answer captured from the function once, just before its load), and against
+ * the minimal bare node:http server (type and length only); nginx serving the same bytes and the
+ * same two handlers on functions-framework's host are rows without target. One server at a time,
+ * each warmed up before it is measured, while its resident memory is sampled for scenario 6.
  */
-import { rm } from 'node:fs/promises';
-import { loadavg } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeKey } from '../../shared/jwks/serialize.js';
 import type { PublicJwk } from '../../shared/jwks/validate.js';
 import { KEY_SET_OBJECT } from '../../shared/store/store.js';
+import { captureResponse, serializeCapturedResponse, type CapturedResponse } from '../lib/captured-response.js';
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { defaultLoadTool, runLoad, type LoadResult } from '../lib/load.js';
 import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures } from '../lib/memory.js';
 import { nginxPath, startNginx } from '../lib/nginx.js';
-import { startBareNode, startServingFunction, type BenchServer } from '../lib/process.js';
+import { startBareNode, startSameResponseServer, startServingFunction, type BenchServer, type ServedTarget } from '../lib/process.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
 
-const MIN_RATIO_TO_NGINX = 0.5;
-const MAX_P99_MS = 10;
+/** Issue 16: our code's cost beside Node.js's own cost of sending the same answer (bench/README.md). */
+const MIN_RATIO_TO_SAME_RESPONSE = 0.95;
+const MIN_RATIO_TO_BARE = 0.8;
+const MAX_P99_MS = 5;
+
+type SubjectKey = 'nginx' | 'bare' | 'jwks-lean' | 'jwks-same' | 'jwk-lean' | 'jwk-same' | 'jwks-ff' | 'jwk-ff';
 
 interface Subject {
-  readonly key: 'nginx' | 'bare' | 'jwks-lean' | 'jwk-lean' | 'jwks-ff' | 'jwk-ff';
+  readonly key: SubjectKey;
   /** The function's memory is a scenario 6 row; the anchors' is not. */
   readonly isFunction: boolean;
   readonly path: string;
   start(): Promise<BenchServer>;
   /** What a correct answer looks like, checked once before the load. */
   readonly expected: Buffer;
+  /** Its answer is kept for the anchor that sends the same bytes (measured next). */
+  readonly capturedAs?: ServedTarget;
 }
+
+/** The lean function each same-response anchor is compared with. */
+const SAME_RESPONSE_OF: Partial<Record<SubjectKey, SubjectKey>> = { 'jwks-lean': 'jwks-same', 'jwk-lean': 'jwk-same' };
 
 interface Measured {
   readonly subject: string;
@@ -44,35 +55,66 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
   const key = keys[0] as PublicJwk;
   const env = { JWKS_STORE: `file://${directory}` };
   const hasNginx = nginxPath() !== undefined;
+  const keyPath = `/jwk/${key.kid}`;
+  const keyBody = serializeKey(key);
+  // Each function's answer, asked once just before its load: its anchor sends exactly that.
+  const captured = new Map<ServedTarget, CapturedResponse>();
+  const answers = await mkdtemp(join(tmpdir(), 'jwks-bench-answers-'));
+  const sameResponse = async (target: ServedTarget): Promise<BenchServer> => {
+    const answer = captured.get(target);
+    if (answer === undefined) throw new Error(`${target} was not measured, so there is no answer to send the same bytes as`);
+    const file = join(answers, `${target}.json`);
+    await writeFile(file, serializeCapturedResponse(answer));
+    return startSameResponseServer(file, target);
+  };
   const candidates: Subject[] = [
     { key: 'nginx', isFunction: false, path: '/jwks', expected: body, start: () => startNginx(body) },
     { key: 'bare', isFunction: false, path: '/jwks', expected: body, start: () => startBareNode(join(directory, KEY_SET_OBJECT)) },
-    { key: 'jwks-lean', isFunction: true, path: '/jwks', expected: body, start: () => startServingFunction('lean', 'jwks-get', env) },
-    { key: 'jwk-lean', isFunction: true, path: `/jwk/${key.kid}`, expected: serializeKey(key), start: () => startServingFunction('lean', 'jwk-get', env) },
+    { key: 'jwks-lean', isFunction: true, path: '/jwks', expected: body, start: () => startServingFunction('lean', 'jwks-get', env), capturedAs: 'jwks-get' },
+    { key: 'jwks-same', isFunction: false, path: '/jwks', expected: body, start: () => sameResponse('jwks-get') },
+    { key: 'jwk-lean', isFunction: true, path: keyPath, expected: keyBody, start: () => startServingFunction('lean', 'jwk-get', env), capturedAs: 'jwk-get' },
+    { key: 'jwk-same', isFunction: false, path: keyPath, expected: keyBody, start: () => sameResponse('jwk-get') },
     { key: 'jwks-ff', isFunction: true, path: '/jwks', expected: body, start: () => startServingFunction('functions-framework', 'jwks-get', env) },
-    { key: 'jwk-ff', isFunction: true, path: `/jwk/${key.kid}`, expected: serializeKey(key), start: () => startServingFunction('functions-framework', 'jwk-get', env) },
+    { key: 'jwk-ff', isFunction: true, path: keyPath, expected: keyBody, start: () => startServingFunction('functions-framework', 'jwk-get', env) },
   ];
   const subjects = candidates.filter((subject) => hasNginx || subject.key !== 'nginx');
   const loadBefore = loadavg()[0] ?? 0;
-  const measured = new Map<Subject['key'], Measured>();
+  const measured = new Map<SubjectKey, Measured>();
   try {
-    for (const subject of subjects) measured.set(subject.key, await measure(subject, options));
+    for (const subject of subjects) {
+      const keep = subject.capturedAs === undefined ? undefined : (answer: CapturedResponse) => captured.set(subject.capturedAs as ServedTarget, answer);
+      measured.set(subject.key, await measure(subject, options, keep));
+    }
   } finally {
     await rm(directory, { recursive: true, force: true });
+    await rm(answers, { recursive: true, force: true });
   }
   const loadAfter = loadavg()[0] ?? 0;
 
-  const nginx = measured.get('nginx')?.load.requestsPerSecond ?? Number.NaN;
-  const ratio = (result: Measured): number => Math.round((result.load.requestsPerSecond / nginx) * 100) / 100;
+  const ratio = (result: Measured, anchor: SubjectKey | undefined): number => {
+    const anchorRate = anchor === undefined ? undefined : measured.get(anchor)?.load.requestsPerSecond;
+    return anchorRate === undefined ? Number.NaN : Math.round((result.load.requestsPerSecond / anchorRate) * 100) / 100;
+  };
   const rows: MeasuredRow[] = subjects.map((subject) => {
     const result = measured.get(subject.key) as Measured;
-    return { subject: result.subject, figures: { ...loadFigures(result.load), ratio_to_nginx: ratio(result) } };
+    const same = SAME_RESPONSE_OF[subject.key];
+    return {
+      subject: result.subject,
+      figures: {
+        ...loadFigures(result.load),
+        ...(same === undefined ? {} : { ratio_to_same_response: ratio(result, same) }),
+        ratio_to_bare: ratio(result, 'bare'),
+        ratio_to_nginx: ratio(result, hasNginx ? 'nginx' : undefined),
+      },
+    };
   });
   const targets: TargetCheck[] = [];
   for (const key of ['jwks-lean', 'jwk-lean'] as const) {
     const result = measured.get(key) as Measured;
+    const same = measured.get(SAME_RESPONSE_OF[key] as SubjectKey) as Measured;
     targets.push(
-      check(`${result.subject}: req/s / nginx req/s`, ratio(result), '>=', MIN_RATIO_TO_NGINX, 'x'),
+      check(`${result.subject}: req/s / ${same.subject} req/s`, ratio(result, SAME_RESPONSE_OF[key]), '>=', MIN_RATIO_TO_SAME_RESPONSE, 'x'),
+      check(`${result.subject}: req/s / minimal bare node:http req/s`, ratio(result, 'bare'), '>=', MIN_RATIO_TO_BARE, 'x'),
       check(`${result.subject}: p99`, round(result.load.p99Ms), '<=', MAX_P99_MS, 'ms'),
       check(`${result.subject}: non-2xx/3xx answers and socket errors`, result.load.non2xx + result.load.errors, '<=', 0, 'count'),
     );
@@ -82,7 +124,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
   const common = [
     `load: ${tool}${tool === 'wrk' ? ' -t1' : ''}, ${options.connections} connections, ${options.loadSeconds} s per server after a ${warmUpSeconds(options)} s warm-up; one server at a time, the load generator in its own process`,
     `key set: ${body.length} bytes (bench/lib/fixture.ts) in a file store; jwk-get asked for /jwk/<kid of one RSA key> (${serializeKey(key).length} bytes); NODE_ENV=production, default settings (LOG_LEVEL info)`,
-    ...(hasNginx ? [] : ['nginx is not installed (apt-get install nginx-light): no nginx row, so no ratio (the ratio targets fail)']),
+    ...(hasNginx ? [] : ['nginx is not installed (apt-get install nginx-light): no nginx row, so no ratio to nginx (printed only, no target)']),
     `1-minute load average of the machine: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores; other work on the machine skews every figure)`,
   ];
   return [
@@ -92,7 +134,8 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       targets,
       notes: [
         ...common,
-        `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); bare node:http and functions-framework rows have no target`,
+        `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function just before its load, the ordinary way (writeHead with an object, end with a Buffer); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row)`,
+        `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); nginx and functions-framework rows have no target`,
         tool === 'wrk'
           ? 'non2xx: answers with status > 399 (wrk summary.errors.status); socket_errors: connect + read + write + timeout (2 s)'
           : 'non2xx: answers with status > 399 (autocannon statusCodeStats); socket_errors: autocannon errors, timeouts (2 s) included; latencies have 1 ms resolution',
@@ -118,11 +161,12 @@ function warmUpSeconds(options: BenchOptions): number {
   return options.quick ? 1 : 2;
 }
 
-async function measure(subject: Subject, options: BenchOptions): Promise<Measured> {
+async function measure(subject: Subject, options: BenchOptions, keepAnswer?: (answer: CapturedResponse) => void): Promise<Measured> {
   const server = await subject.start();
   try {
     const url = server.url + subject.path;
     await assertServes(url, subject.expected, server.subject);
+    if (keepAnswer !== undefined) keepAnswer(await captureResponse(url));
     await runLoad({ url, connections: options.connections, seconds: warmUpSeconds(options) });
     const sampler = sampleRss(server.pid);
     let load: LoadResult;

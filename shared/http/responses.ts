@@ -22,6 +22,13 @@ export function cacheControlFor(policy: CachePolicy): string {
 export interface PreparedResponse {
   readonly ok: Readonly<OutgoingHttpHeaders>;
   readonly notModified: Readonly<OutgoingHttpHeaders>;
+  /**
+   * The representation's bytes as a latin1 string (one character per byte: the same bytes once
+   * written with `res.end(body, 'latin1')`). Node.js writes a string body and the header block as
+   * one string in one write; a Buffer body goes out as a second chunk of a writev (issue 16: about
+   * 6% less CPU per request for a bare server sending our answer).
+   */
+  readonly body: string;
 }
 
 /**
@@ -29,16 +36,17 @@ export interface PreparedResponse {
  * requests, so the hot path only picks a prepared object.
  */
 export class PreparedResponses {
-  private readonly byRepresentation = new WeakMap<Representation, Map<string, PreparedResponse>>();
+  private readonly byRepresentation = new WeakMap<Representation, { body: string; variants: Map<string, PreparedResponse> }>();
 
   constructor(private readonly cacheControl: string) {}
 
   get(representation: Representation, mediaType: string): PreparedResponse {
-    let variants = this.byRepresentation.get(representation);
-    if (variants === undefined) {
-      variants = new Map();
-      this.byRepresentation.set(representation, variants);
+    let entry = this.byRepresentation.get(representation);
+    if (entry === undefined) {
+      entry = { body: representation.bytes.toString('latin1'), variants: new Map() };
+      this.byRepresentation.set(representation, entry);
     }
+    const { body, variants } = entry;
     let prepared = variants.get(mediaType);
     if (prepared === undefined) {
       const validators = {
@@ -51,6 +59,7 @@ export class PreparedResponses {
       prepared = {
         ok: { ...validators, 'Content-Type': mediaType, 'Content-Length': String(representation.bytes.length) },
         notModified: validators,
+        body,
       };
       variants.set(mediaType, prepared);
     }

@@ -61,7 +61,8 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
       res.end();
     } else {
       res.writeHead(200, headers.ok);
-      res.end(head ? undefined : representation.bytes);
+      if (head) res.end();
+      else res.end(headers.body, 'latin1');
     }
     options.afterServed?.();
   }

@@ -1,24 +1,41 @@
-import { Counter, Gauge, Histogram, Registry, collectProcessMetricsSoon } from './prometheus.js';
+import { Counter, Gauge, Registry, collectProcessMetricsSoon } from './prometheus.js';
+import { RequestHistogram, type HistogramSeries } from './request-histogram.js';
 import { REFUSAL_REASONS, type RefusalReason } from '../jwks/errors.js';
 import { STORE_PROBLEMS, type KeySetCacheEvents, type StoreProblem } from '../serving/metrics-port.js';
 import type { KeySetSnapshot } from '../serving/key-set-cache.js';
 
 export type Route = 'jwks' | 'jwk' | 'healthz' | 'readyz' | 'metrics' | 'other';
 
+/** Answers of one route and status since the last scrape, added to jwks_http_requests_total when scraped. */
+interface UnscrapedCount {
+  readonly labels: Record<'function' | 'route' | 'status', string>;
+  count: number;
+}
+
+/** A route's request figures as the request path keeps them: plain numbers, no label lookup. */
+interface RouteRecord {
+  readonly latency: HistogramSeries;
+  readonly byStatus: Map<number, UnscrapedCount>;
+}
+
 /**
  * The serving functions' metrics, in a registry of their own (no prom-client global state).
- * Request counters are pre-bound per route and status so the hot path does no label hashing.
+ * What each request records costs a few additions (issue 16: prom-client's Counter.inc and
+ * Histogram.observe check and hash their labels on every call, a few percent of a request's CPU):
+ * request counts wait in plain numbers until a scrape adds them to the counter, and the latency
+ * histogram is a RequestHistogram. The series, their labels and their values are the same.
  */
 export class ServingMetrics implements KeySetCacheEvents {
   readonly registry = new Registry();
   private readonly requests: Counter<'function' | 'route' | 'status'>;
-  private readonly latency: Histogram<'function' | 'route'>;
+  private readonly latency: RequestHistogram<'function' | 'route'>;
   private readonly storeReads: Counter<'function' | 'object' | 'result'>;
   private readonly storeErrors: Counter<'function' | 'reason'>;
   private readonly refusals: Counter<'function' | 'reason'>;
   private readonly lastCheck: Gauge<'function'>;
-  private readonly boundRequests = new Map<string, { inc(): void }>();
-  private readonly boundLatency = new Map<Route, { observe(value: number): void }>();
+  private readonly routes = new Map<Route, RouteRecord>();
+  /** Every route and status answered, in the order first answered: the counter's series order. */
+  private readonly unscraped: UnscrapedCount[] = [];
 
   constructor(
     private readonly functionName: string,
@@ -29,13 +46,21 @@ export class ServingMetrics implements KeySetCacheEvents {
   ) {
     const registers = [this.registry];
     const fn = functionName;
+    const unscrapedCounts = this.unscraped;
     this.requests = new Counter({
       name: 'jwks_http_requests_total',
       help: 'HTTP requests answered, by function, route and status code.',
       labelNames: ['function', 'route', 'status'],
       registers,
+      collect() {
+        // In the order the series were first answered, as when each request incremented it.
+        for (const unscraped of unscrapedCounts) {
+          if (unscraped.count > 0) this.inc(unscraped.labels, unscraped.count);
+          unscraped.count = 0;
+        }
+      },
     });
-    this.latency = new Histogram({
+    this.latency = new RequestHistogram({
       name: 'jwks_http_request_duration_seconds',
       help: 'Time from request to response written, by function and route.',
       labelNames: ['function', 'route'],
@@ -95,19 +120,19 @@ export class ServingMetrics implements KeySetCacheEvents {
 
   /** Records one answered request. */
   observeRequest(route: Route, status: number, seconds: number): void {
-    const key = `${route} ${status}`;
-    let counter = this.boundRequests.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(this.functionName, route, String(status));
-      this.boundRequests.set(key, counter);
+    let record = this.routes.get(route);
+    if (record === undefined) {
+      record = { latency: this.latency.labels(this.functionName, route), byStatus: new Map() };
+      this.routes.set(route, record);
     }
-    counter.inc();
-    let histogram = this.boundLatency.get(route);
-    if (histogram === undefined) {
-      histogram = this.latency.labels(this.functionName, route);
-      this.boundLatency.set(route, histogram);
+    let unscraped = record.byStatus.get(status);
+    if (unscraped === undefined) {
+      unscraped = { labels: { function: this.functionName, route, status: String(status) }, count: 0 };
+      record.byStatus.set(status, unscraped);
+      this.unscraped.push(unscraped);
     }
-    histogram.observe(seconds);
+    unscraped.count++;
+    record.latency.observe(seconds);
   }
 
   storeRead(object: 'set' | 'key', result: 'unchanged' | 'found' | 'missing' | 'error'): void {

@@ -196,7 +196,7 @@ export type MetricType = 'Counter' | 'Gauge' | 'Histogram' | 'Summary';
  */
 export function metricsDefinedIn(source: string, file: string): Map<string, MetricType> {
   const metrics = new Map<string, MetricType>();
-  for (const match of source.matchAll(/new\s+(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\(\s*\{\s*name:\s*'([a-zA-Z_:][a-zA-Z0-9_:]*)'/g)) {
+  for (const match of source.matchAll(/new\s+(?:Request)?(Counter|Gauge|Histogram|Summary)\s*(?:<[^>]*>)?\(\s*\{\s*name:\s*'([a-zA-Z_:][a-zA-Z0-9_:]*)'/g)) {
     metrics.set(match[2]!, match[1] as MetricType);
   }
   const named = [...source.matchAll(/name:\s*'(jwks_[a-zA-Z0-9_:]*)'/g)].map((match) => match[1]!);

@@ -66,6 +66,18 @@ describe('afterServed', () => {
     expect(calls).toEqual(['served', 'answered 200 true', 'answered 404 true', 'answered 400 true']);
   });
 
+  // Not about afterServed, but served through the same handler: the body goes out as a latin1
+  // string (issue 16), which must carry every byte value as stored, UTF-8 sequences included.
+  it('sends the stored bytes as they are, every byte value and UTF-8 included', async () => {
+    const bytes = Buffer.concat([Buffer.from('{"keys":[],"note":"é € 🔑"}'), Buffer.from(Array.from({ length: 256 }, (_, value) => value))]);
+    const odd: KeySetSnapshot = { ...snapshot, set: representationOf(bytes, lastModified) };
+    const { url, server } = await serving('set', odd);
+    servers.push(server);
+    const answer = await rawRequest(url, '/jwks');
+    expect(answer.headers['content-length']).toBe(String(bytes.length));
+    expect(answer.body.equals(bytes)).toBe(true);
+  });
+
   it('does not follow probes, metrics, other paths or methods, nor a 503 before a set is loaded', async () => {
     const ready = await serving('set', snapshot);
     const empty = await serving('set', undefined);
