@@ -80,10 +80,12 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
       keysPublished: (keys) => metrics.keysPublished(keys),
       keysKeptUnreadable: (count) => metrics.keysKeptUnreadable(count),
       keysKeptUnknownState: (count) => metrics.keysKeptUnknownState(count),
+      certificatesRefused: (problems) => metrics.certificatesRefused(problems),
     },
     retainDeactivatedMs: config.retainDeactivatedMs,
     allowEmpty: config.allowEmpty,
     maxSetBytes: config.maxSetBytes,
+    certificateAnchors: config.certificateAnchors,
   });
   return {
     cycle,
