@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { certificateOf, isCertificateObject } from '../ciphertrust/certificate-material.js';
 import type { CmKey } from '../ciphertrust/cm-key.js';
 import type { PublicJwk } from '../jwks/validate.js';
-import { chooseChain, type CertificateProblem, type CmCertificate } from './certificate-chain.js';
+import { CERTIFICATE_KEY_LABEL, chooseChain, type CertificateProblem, type CmCertificate } from './certificate-chain.js';
 import type { PlannedKey } from './publication-policy.js';
 
 export interface RefusedCertificate {
@@ -35,7 +35,7 @@ export function attachCertificates(planned: readonly PlannedKey[], objects: read
     if (!isCertificateObject(object)) continue;
     const certificate = certificateOf(object);
     if (certificate === undefined) unreadable.push({ id: object.id, name: object.name });
-    else certificates.push({ id: object.id, name: object.name, certificate });
+    else certificates.push({ id: object.id, name: object.name, claims: object.labels[CERTIFICATE_KEY_LABEL], certificate });
   }
   const refused: RefusedCertificate[] = [];
   const keys = planned.map((key): PlannedKey => {

@@ -3,6 +3,9 @@ import { MAX_CHAIN_LENGTH } from '../jwks/certificate-members.js';
 import { publicKeyObject, type PublicJwk } from '../jwks/validate.js';
 import { derBase64, issuedBy, keyUsageOf, sameSpki, x5tS256, type KeyUsageName } from '../jwks/x509.js';
 
+/** Label of a CM certificate object naming the CM key it certifies (optional: SPKI decides). */
+export const CERTIFICATE_KEY_LABEL = 'jwks-key';
+
 /** Why a certificate CM holds for a published key is not published with it. Stable: metric labels. */
 export const CERTIFICATE_PROBLEMS = ['public_key_mismatch', 'expired', 'not_yet_valid', 'untrusted_chain', 'key_usage'] as const;
 export type CertificateProblem = (typeof CERTIFICATE_PROBLEMS)[number];
@@ -11,6 +14,8 @@ export type CertificateProblem = (typeof CERTIFICATE_PROBLEMS)[number];
 export interface CmCertificate {
   readonly id: string;
   readonly name: string;
+  /** The CM key name its `jwks-key` label names: the certificate says it is that key's. */
+  readonly claims?: string | undefined;
   readonly certificate: X509Certificate;
 }
 
@@ -21,8 +26,9 @@ export type ChainDecision =
 
 /**
  * Picks the certificate chain to publish with `jwk`. Candidates are the CM certificates whose
- * public key is the JWK's (SPKI equal) and those that claim the key by name (CM's name for both
- * objects is the same; such a claim is only ever a reason to complain, never to publish). A
+ * public key is the JWK's (SPKI equal), and those whose `jwks-key` label names the key (CM names
+ * are unique, so a certificate cannot share its key's name); a claim is only ever a reason to
+ * complain when the public keys differ, never a reason to publish. A
  * candidate qualifies when it is valid now, grants the key usage the JWK's `use` needs, and
  * chains, through certificates CM holds, up to one of `anchors`. Of those qualifying, the one
  * valid longest wins. x5c is leaf first, then the intermediates, without the anchor: partners must
@@ -42,8 +48,8 @@ export function chooseChain(
   for (const candidate of certificates) {
     const matches = sameSpki(candidate.certificate.publicKey, key);
     if (!matches) {
-      if (candidate.name !== '' && candidate.name === keyName) {
-        refusal ??= { kind: 'refused', problem: 'public_key_mismatch', certificate: candidate, detail: `certificate "${candidate.name}" (${candidate.id}) carries another public key than the key it is named after` };
+      if (candidate.claims !== undefined && candidate.claims !== '' && candidate.claims === keyName) {
+        refusal ??= { kind: 'refused', problem: 'public_key_mismatch', certificate: candidate, detail: `certificate "${candidate.name}" (${candidate.id}) is labelled ${CERTIFICATE_KEY_LABEL}=${keyName} but carries another public key` };
       }
       continue;
     }

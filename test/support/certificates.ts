@@ -18,8 +18,8 @@ export function certificateFor(ca: CertificateAuthority, publicKey: KeyObject, o
 }
 
 /** A CM `Certificate` object, as the reader yields it once its material is read. */
-export function certificateObject(pem: string, name = `cert-${randomBytes(3).toString('hex')}`): CmKey {
-  return { ...cmKey('', undefined, {}, { name, objectType: 'Certificate', usageMask: 0 }), material: pem };
+export function certificateObject(pem: string, name = `cert-${randomBytes(3).toString('hex')}`, labels: Record<string, string> = {}): CmKey {
+  return { ...cmKey('', undefined, {}, { name, objectType: 'Certificate', usageMask: 0, labels: { jwks: 'publish', ...labels } }), material: pem };
 }
 
 /** base64 DER of a PEM certificate (an x5c entry). */

@@ -92,7 +92,7 @@ describe('x5c and x5t#S256 in the JWK validator', () => {
 
 describe('chooseChain', () => {
   const now = () => new Date();
-  const object = (pem: string, name?: string) => ({ id: `id-${name ?? 'x'}`, name: name ?? 'some-cert', certificate: new X509Certificate(pem) });
+  const object = (pem: string, claims?: string) => ({ id: 'cert-id', name: 'some-cert', claims, certificate: new X509Certificate(pem) });
   const issuing = () => object(ca.issuingPem, 'issuing-ca');
 
   it('publishes leaf then issuing CA, without the anchor, with the leaf thumbprint', () => {
@@ -104,7 +104,7 @@ describe('chooseChain', () => {
     expect(decision.x5tS256).toBe(createHash('sha256').update(Buffer.from(derOf(rsaLeaf), 'base64')).digest('base64url'));
   });
 
-  it('refuses a certificate named after the key that holds another public key (public_key_mismatch)', () => {
+  it('refuses a certificate labelled for the key that holds another public key (public_key_mismatch)', () => {
     const decision = chooseChain(rsaJwk, 'signing-rsa', [object(ecLeaf, 'signing-rsa'), issuing()], anchors, now());
     expect(decision).toMatchObject({ kind: 'refused', problem: 'public_key_mismatch' });
   });
@@ -189,8 +189,8 @@ describe('publication with certificates', () => {
   });
 
   it('publishes the key without x5c, never with a planted wrong certificate, and logs and counts it', async () => {
-    // A certificate named after the RSA key but holding another key, with a chain that verifies.
-    const { cycle, log, metrics } = cycleWith(() => [rsa.key, certificateObject(ecLeaf, 'signing-rsa'), certificateObject(ca.issuingPem, 'issuing-ca')]);
+    // A certificate labelled for the RSA key but holding another key, with a chain that verifies.
+    const { cycle, log, metrics } = cycleWith(() => [rsa.key, certificateObject(ecLeaf, 'planted', { 'jwks-key': 'signing-rsa' }), certificateObject(ca.issuingPem, 'issuing-ca')]);
     expect((await cycle.run([{ kind: 'ping' }])).outcome).toBe('published');
     const [published] = await publishedKeys();
     expect(published).toEqual(rsaJwk);

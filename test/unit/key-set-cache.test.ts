@@ -1,8 +1,8 @@
-import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serializeKey } from '../../shared/jwks/serialize.js';
-import type { PublicJwk } from '../../shared/jwks/validate.js';
+import { publicKeyObject, type PublicJwk } from '../../shared/jwks/validate.js';
 import type { KeySetCacheEvents, StoreProblem } from '../../shared/serving/metrics-port.js';
 import { KeySetCache } from '../../shared/serving/key-set-cache.js';
 import { RevalidationLoop, type LoopTimer } from '../../shared/serving/revalidation-loop.js';
@@ -317,7 +317,7 @@ describe('KeySetCache and certificates in the store', () => {
     // A certificate issued by the bank's CA, but for another key than the one it is planted on.
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     const foreign = await certificateFor(ca, other);
-    const own = await certificateFor(ca, createPublicKey({ key: one.jwk as unknown as JsonWebKey, format: 'jwk' }));
+    const own = await certificateFor(ca, publicKeyObject(one.jwk));
     const chain = (leaf: string) => ({ x5c: [derOf(leaf), derOf(ca.issuingPem)], 'x5t#S256': createHash('sha256').update(Buffer.from(derOf(leaf), 'base64')).digest('base64url') });
     planted = { ...one.jwk, ...chain(foreign) };
     genuine = { ...one.jwk, ...chain(own) };
