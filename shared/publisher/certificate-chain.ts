@@ -53,6 +53,8 @@ export function chooseChain(
       }
       continue;
     }
+    // Labelled for another key: contradictory, so not used here (that key reports the mismatch).
+    if (candidate.claims !== undefined && candidate.claims !== '' && candidate.claims !== keyName) continue;
     const problem = checkCandidate(candidate, jwk, certificates, anchors, now);
     if ('problem' in problem) {
       refusal ??= { kind: 'refused', problem: problem.problem, certificate: candidate, detail: problem.detail };

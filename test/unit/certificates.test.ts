@@ -109,6 +109,10 @@ describe('chooseChain', () => {
     expect(decision).toMatchObject({ kind: 'refused', problem: 'public_key_mismatch' });
   });
 
+  it('never uses a certificate labelled for another key, even one holding this key', () => {
+    expect(chooseChain(rsaJwk, 'signing-rsa', [object(rsaLeaf, 'signing-other'), issuing()], anchors, now())).toEqual({ kind: 'none' });
+  });
+
   it('ignores a certificate for another key that does not claim this one', () => {
     expect(chooseChain(rsaJwk, 'signing-rsa', [object(ecLeaf, 'other'), issuing()], anchors, now())).toEqual({ kind: 'none' });
   });
