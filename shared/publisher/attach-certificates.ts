@@ -52,6 +52,8 @@ export function attachCertificates(planned: readonly PlannedKey[], objects: read
 
 /** The JWK without certificate members (a kept key's stored JWK may carry an old chain). */
 function withoutCertificate(jwk: PublicJwk): PublicJwk {
-  const { x5c: _chain, 'x5t#S256': _thumbprint, ...bare } = jwk;
-  return bare as PublicJwk;
+  const bare = { ...jwk };
+  delete bare.x5c;
+  delete bare['x5t#S256'];
+  return bare;
 }

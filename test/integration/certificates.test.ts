@@ -41,7 +41,7 @@ describe.each<BackendName>(['file', 's3'])('certificate chains from CipherTrust 
     } as const;
     for (const [label, spec] of Object.entries(specs)) {
       keys[label] = cm.create({ name: `cert-test-${label}`, ...spec, usageMask: SIGN, labels: PUBLISH });
-      kids[label] = await calculateJwkThumbprint(createPublicKey(keys[label]!.publickey!).export({ format: 'jwk' }));
+      kids[label] = await calculateJwkThumbprint(createPublicKey(keys[label].publickey!).export({ format: 'jwk' }));
     }
     const publicKeyOf = (label: string) => createPublicKey(keys[label]!.publickey!);
     cm.importCertificate({ name: 'issuing-ca', material: ca.issuingPem, certType: 'x509-pem', labels: PUBLISH });
@@ -49,7 +49,7 @@ describe.each<BackendName>(['file', 's3'])('certificate chains from CipherTrust 
       leaves[label] = await certificateFor(ca, publicKeyOf(label), { commonName: label });
       // DER for one of them: CM takes certType x509-der as well.
       const der = label === 'p384';
-      cm.importCertificate({ name: `cert-${label}`, material: der ? derOf(leaves[label]!) : leaves[label]!, certType: der ? 'x509-der' : 'x509-pem', labels: { ...PUBLISH, 'jwks-key': `cert-test-${label}` } });
+      cm.importCertificate({ name: `cert-${label}`, material: der ? derOf(leaves[label]) : leaves[label], certType: der ? 'x509-der' : 'x509-pem', labels: { ...PUBLISH, 'jwks-key': `cert-test-${label}` } });
     }
     // Labelled for "planted" but issued for the RSA key; an expired one; one from a look-alike CA.
     cm.importCertificate({ name: 'cert-planted', material: await certificateFor(ca, publicKeyOf('rsa')), labels: { ...PUBLISH, 'jwks-key': 'cert-test-planted' } });

@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +64,7 @@ describe('x5c and x5t#S256 in the JWK validator', () => {
     const keys = [withChain(rsaJwk, rsaLeaf), withChain(ecJwk, ecLeaf)];
     const bytes = serializeKeySet(keys);
     expect(validateKeySet(bytes).keys.map((key) => key.x5c?.length)).toEqual([2, 2]);
-    expect(JSON.parse(bytes.toString()).keys.every((key: PublicJwk) => typeof key['x5t#S256'] === 'string')).toBe(true);
+    expect((JSON.parse(bytes.toString()) as { keys: PublicJwk[] }).keys.every((key) => typeof key['x5t#S256'] === 'string')).toBe(true);
   });
 
   it("refuses, as a security event, an x5c whose first certificate holds another key (a planted certificate)", () => {
@@ -77,10 +77,8 @@ describe('x5c and x5t#S256 in the JWK validator', () => {
   it("refuses an x5t#S256 that is not x5c[0]'s thumbprint, and one member without the other", () => {
     const chained = withChain(ecJwk, ecLeaf);
     expect(refusal([{ ...chained, 'x5t#S256': withChain(rsaJwk, rsaLeaf)['x5t#S256'] }]).reason).toBe('certificate_mismatch');
-    const { 'x5t#S256': _thumbprint, ...noThumbprint } = chained;
-    expect(refusal([noThumbprint]).reason).toBe('certificate_mismatch');
-    const { x5c: _chain, ...noChain } = chained;
-    expect(refusal([noChain]).reason).toBe('certificate_mismatch');
+    expect(refusal([{ ...chained, 'x5t#S256': undefined }]).reason).toBe('certificate_mismatch');
+    expect(refusal([{ ...chained, x5c: undefined }]).reason).toBe('certificate_mismatch');
   });
 
   it('refuses a chain whose certificates do not certify one another, and entries that are not base64 DER', () => {
