@@ -11,7 +11,9 @@ import type { CmKeyResource } from '../../emulator/index.js';
 import { validateKeySet, type PublicJwk } from '../../shared/jwks/validate.js';
 import type { BackendName } from '../support/backends.js';
 import { certificateFor, derOf, testAuthority } from '../support/certificates.js';
-import { rawRequest } from '../support/http.js';
+import { eventually, rawRequest } from '../support/http.js';
+import { startFunction } from '../support/processes.js';
+import { KEY_SET_OBJECT } from '../../shared/store/store.js';
 import { startPublisherStack, waitForFirstCycle, type PublisherStack } from '../support/publisher-stack.js';
 
 const SIGN = 1 | 2;
@@ -94,6 +96,25 @@ describe.each<BackendName>(['file', 's3'])('certificate chains from CipherTrust 
     for (const label of ['rsa', 'p256', 'p384', 'p521']) {
       const expiry = new X509Certificate(leaves[label]!).validToDate.getTime() / 1000;
       expect(metrics).toContain(`jwks_publisher_certificate_expiry_timestamp_seconds{kid="${kids[label]}"} ${expiry}`);
+    }
+  });
+
+  it('jwks-get never serves a stored set with a planted certificate: it keeps the last good set and counts the refusal', async () => {
+    const jwksGet = await startFunction({ host: 'lean', target: 'jwks-get', env: { ...stack.backend.env, JWKS_REVALIDATE_MS: '200' } });
+    const good = await stack.publishedBytes();
+    try {
+      await eventually(async () => (await rawRequest(jwksGet.url, '/jwks')).body.equals(good!), 10_000);
+      // Someone with write access to the store moves the P-256 key's chain onto the RSA key.
+      const set = JSON.parse(good!.toString()) as { keys: PublicJwk[] };
+      const p256 = set.keys.find((key) => key.kid === kids.p256)!;
+      const planted = set.keys.map((key) => (key.kid === kids.rsa ? { ...key, x5c: p256.x5c, 'x5t#S256': p256['x5t#S256'] } : key));
+      await stack.backend.store.write(KEY_SET_OBJECT, Buffer.from(JSON.stringify({ keys: planted })));
+      await eventually(async () => /jwks_set_refusals_total\{[^}]*reason="certificate_mismatch"[^}]*\} [1-9]/.test((await rawRequest(jwksGet.url, '/metrics')).body.toString()), 10_000);
+      expect((await rawRequest(jwksGet.url, '/jwks')).body.equals(good!)).toBe(true);
+      expect(jwksGet.output()).toContain('certificate_mismatch_in_store');
+    } finally {
+      await jwksGet.stop();
+      await stack.backend.store.write(KEY_SET_OBJECT, good!);
     }
   });
 
