@@ -10,6 +10,7 @@ import { validateKeySet, type PublicJwk } from '../../shared/jwks/validate.js';
 import { keyUsageOf } from '../../shared/jwks/x509.js';
 import { PublisherMetrics } from '../../shared/observability/publisher-metrics.js';
 import { chooseChain } from '../../shared/publisher/certificate-chain.js';
+import { nextDueDate } from '../../shared/publisher/due-dates.js';
 import { convertCmKey } from '../../shared/publisher/cm-key-to-jwk.js';
 import { PublicationCycle } from '../../shared/publisher/publication-cycle.js';
 import { FileKeySetStore } from '../../shared/store/file-store.js';
@@ -216,3 +217,13 @@ describe('publication with certificates', () => {
     expect(afterExpiry).toEqual(rsaJwk);
   });
 });
+
+describe('the change check date timer and certificates', () => {
+  it("makes a certificate's expiry (and start of validity) a due date, so its chain goes when it expires, not at the next hourly ping", () => {
+    const leaf = new X509Certificate(rsaLeaf);
+    const readAt = new Date(leaf.validFromDate.getTime() - 60_000);
+    expect(nextDueDate([rsa.key, certificateObject(rsaLeaf)], readAt, 0)).toEqual(leaf.validFromDate);
+    expect(nextDueDate([rsa.key, certificateObject(rsaLeaf)], new Date(), 0)).toEqual(leaf.validToDate);
+  });
+});
+
