@@ -28,7 +28,8 @@ export { CmError } from './errors.js';
 export { EVENT_SOURCE, EVENT_TYPE_PREFIX, type KeyEventData } from './events.js';
 export { DEFAULT_OVERSIZE_BYTES, MALFORMED_PEM } from './faults.js';
 export { PROTECT_STOP_STATE, REACTIVATIONS } from './key-states.js';
-export { seedDemoKeys } from './seed.js';
+export { seedDemoCertificates, seedDemoKeys } from './seed.js';
+export { createCertificateAuthority, issueCertificate, type CertificateAuthority } from './certificate-authority.js';
 export { startEmulatorCluster, type EmulatorClusterOptions, type EmulatorNode, type RunningEmulatorCluster } from './cluster.js';
 
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {

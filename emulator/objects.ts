@@ -14,12 +14,12 @@
  *     Deactivated --DeactivatedToActiveProtectStop--> PS, PS --ActiveProtectStopToActive--> Active
  *   Deactivated --destroy--> Destroyed;  Compromised --destroy--> Destroyed Compromised
  */
-import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { X509Certificate, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { badRequest, invalidParam, keyAlreadyExists, notFound } from './errors.js';
 import { fingerprints, publicKeyPem, resolveSpec, specOf, type KeyMaterial, type KeySpec } from './key-material.js';
 import { generateForRequest, type KeyIdentity, type KeyMaterialSource } from './key-material-source.js';
 import { COMPROMISE_REASONS, PROTECT_STOP_STATE, REACTIVATIONS, REVOCATION_REASONS, StateSpellings } from './key-states.js';
-import type { CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges, StateDates } from './types.js';
+import type { CertificateInput, CmKeyResource, CreateKeyInput, EmulatorKeys, KeyChanges, StateDates } from './types.js';
 
 export type KeyEventKind = 'created' | 'rotated' | 'state-changed' | 'destroyed';
 
@@ -40,7 +40,7 @@ interface KeyRecord {
   readonly algorithm: 'RSA' | 'EC' | 'AES';
   readonly size: number;
   readonly curveid: string | undefined;
-  readonly objectType: 'Private Key' | 'Public Key' | 'Symmetric Key';
+  readonly objectType: 'Private Key' | 'Public Key' | 'Symmetric Key' | 'Certificate';
   readonly createdAt: string;
   updatedAt: string;
   usageMask: number;
@@ -65,6 +65,8 @@ interface KeyRecord {
   pemOverride?: { readonly pem: string | undefined };
   /** The public key's PEM, exported once: a list renders every key, and 10,000 exports take seconds. */
   pem?: string;
+  /** A Certificate object's certificate, PEM; answered as `material` by GET, not in listings (L). */
+  certificatePem?: string;
 }
 
 export interface RegistryOptions {
@@ -119,6 +121,27 @@ export class KeyRegistry implements EmulatorKeys {
     // A copy duplicates material the emulator already has: nothing to ask the source for.
     if (prepared.copyOf !== undefined) return this.insertCreated(prepared, { publicKey: prepared.copyOf });
     return this.insertCreated(prepared, this.options.keyMaterial.generate(prepared.spec, createdIdentity(prepared)));
+  }
+
+  /**
+   * A `Certificate` object (objectType "Certificate", certType x509-pem/x509-der, the certificate
+   * in `material`: H, Thales' Ansible vault_keys2_save). Its algorithm is its key's (L).
+   */
+  importCertificate(input: CertificateInput): CmKeyResource {
+    const name = input.name;
+    if (typeof name !== 'string' || name.trim() === '') throw invalidParam('name is required');
+    this.assertNameFree(name);
+    const certificate = parseCertificateMaterial(input.material, input.certType);
+    const type = certificate.publicKey.asymmetricKeyType;
+    const spec = type === 'rsa' ? specOf('RSA', certificate.publicKey.asymmetricKeyDetails?.modulusLength ?? 2048, undefined) : specOf('EC', 0, curveIdOf(certificate.publicKey));
+    const now = this.nowIso();
+    const record = this.newRecord(name, 0, spec, 'Certificate', { material: {}, fromSource: false }, now);
+    record.labels = input.labels === undefined ? {} : parseLabels(input.labels);
+    record.usageMask = input.usageMask === undefined ? 0 : parseUsageMask(input.usageMask);
+    record.certificatePem = certificate.toString();
+    record.activationDate = now;
+    this.records.set(record.id, record);
+    return this.notify('created', record);
   }
 
   rotate(id: string): CmKeyResource {
@@ -260,7 +283,7 @@ export class KeyRegistry implements EmulatorKeys {
 
   get(id: string, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource | undefined {
     const record = this.records.get(id);
-    return record === undefined ? undefined : this.render(this.settle(record), fields);
+    return record === undefined ? undefined : this.render(this.settle(record), fields, true);
   }
 
   list(fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource[] {
@@ -277,6 +300,7 @@ export class KeyRegistry implements EmulatorKeys {
 
   /** REST create: validated, then generated (off the event loop for the default source), then stored. */
   async createFromRequest(body: Record<string, unknown>): Promise<CmKeyResource> {
+    if (body.objectType === 'Certificate') return this.importCertificate(body as unknown as CertificateInput);
     const prepared = this.prepareCreate(body, false);
     return this.insertCreated(prepared, await generateForRequest(this.options.keyMaterial, prepared.spec, createdIdentity(prepared)));
   }
@@ -314,7 +338,7 @@ export class KeyRegistry implements EmulatorKeys {
 
   /** Finds a key the way CM's `{id}` path segment does: by id (default), name (+version) or uri. */
   find(ref: string, type: LookupType = 'id', version?: number, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource {
-    return this.render(this.settle(this.lookup(ref, type, version)), fields);
+    return this.render(this.settle(this.lookup(ref, type, version)), fields, true);
   }
 
   /** The record's id for a lookup, for the mutating calls (which take ids). */
@@ -510,7 +534,8 @@ export class KeyRegistry implements EmulatorKeys {
     return this.options.now().toISOString();
   }
 
-  private render(record: KeyRecord, fields: OptionalFields = NO_OPTIONAL_FIELDS): CmKeyResource {
+  /** `single`: the answer to a GET of one object, which alone carries a certificate's material. */
+  private render(record: KeyRecord, fields: OptionalFields = NO_OPTIONAL_FIELDS, single = false): CmKeyResource {
     const resource: CmKeyResource = {
       id: record.id,
       uri: `kylo:kylo:vault:keys:${record.name}-v${record.version}`,
@@ -535,6 +560,10 @@ export class KeyRegistry implements EmulatorKeys {
       muid: record.muid,
     };
     if (fields.has('links')) resource.links = [];
+    if (record.certificatePem !== undefined) {
+      resource.certType = 'x509-pem';
+      if (single) resource.material = record.certificatePem;
+    }
     if (fields.has('meta')) resource.meta = { ownerId: this.ownerId };
     if (record.curveid !== undefined) resource.curveid = record.curveid;
     if (record.publicKey !== undefined) record.pem ??= pemOf(record.publicKey, this.options.rsaPublicKeyFormat);
@@ -602,4 +631,24 @@ function parseLabels(value: unknown): Record<string, string> {
     labels[key] = label;
   }
   return labels;
+}
+
+/** A certificate import's material: PEM for x509-pem (or no certType), base64 DER for x509-der. */
+function parseCertificateMaterial(material: unknown, certType: unknown): X509Certificate {
+  if (typeof material !== 'string' || material.trim() === '') throw invalidParam('material is required for a Certificate object');
+  if (certType !== undefined && certType !== 'x509-pem' && certType !== 'x509-der') throw invalidParam(`invalid certType ${JSON.stringify(certType)}`);
+  try {
+    return new X509Certificate(certType === 'x509-der' ? Buffer.from(material, 'base64') : material);
+  } catch {
+    throw invalidParam('material is not an X.509 certificate');
+  }
+}
+
+const CM_CURVE_BY_NODE_CURVE: Readonly<Record<string, string>> = { prime256v1: 'prime256v1', secp384r1: 'secp384r1', secp521r1: 'secp521r1' };
+
+function curveIdOf(publicKey: KeyObject): string {
+  const curve = publicKey.asymmetricKeyDetails?.namedCurve ?? '';
+  const id = CM_CURVE_BY_NODE_CURVE[curve];
+  if (id === undefined) throw invalidParam(`certificate key curve ${curve || publicKey.asymmetricKeyType || 'unknown'} is not supported`);
+  return id;
 }

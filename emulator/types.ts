@@ -117,6 +117,16 @@ export interface CreateKeyInput {
   publicKeyOf?: string;
 }
 
+/** A certificate import (REST: POST /vault/keys2 with objectType "Certificate"). */
+export interface CertificateInput {
+  name: string;
+  /** PEM (x509-pem), or base64 DER (x509-der). */
+  material: string;
+  certType?: 'x509-pem' | 'x509-der';
+  labels?: Record<string, string>;
+  usageMask?: number;
+}
+
 export type CmKeyResource = {
   id: string;
   uri: string;
@@ -156,6 +166,10 @@ export type CmKeyResource = {
   uuid: string;
   muid: string;
   keyId?: string;
+  /** Certificate objects: x509-pem. */
+  certType?: string;
+  /** Certificate objects, in the GET of one object only: the certificate. */
+  material?: string;
 };
 
 export type KeyChanges = Partial<Pick<CmKeyResource, 'labels' | 'usageMask' | 'activationDate' | 'protectStopDate' | 'deactivationDate'>>;
@@ -170,6 +184,8 @@ export interface StateDates {
 export interface EmulatorKeys {
   /** Same semantics as REST create. */
   create(input: CreateKeyInput): CmKeyResource;
+  /** A Certificate object (as REST create with objectType "Certificate"). */
+  importCertificate(input: CertificateInput): CmKeyResource;
   /** New version. */
   rotate(id: string): CmKeyResource;
   revoke(id: string, reason: string, details?: { message?: string; compromiseOccurrenceDate?: string }): CmKeyResource;

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seedDemoKeys, startEmulator, type RunningEmulator } from '../emulator/index.js';
+import { seedDemoCertificates, seedDemoKeys, startEmulator, type RunningEmulator } from '../emulator/index.js';
 
 const distRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dataDir = resolve(process.cwd(), 'data');
@@ -85,13 +85,16 @@ async function waitForHealth(url: string): Promise<void> {
 }
 
 const seeded = seedDemoKeys(emulator.keys);
-console.log(`local-stack: CipherTrust Manager emulator on ${emulator.url} (user ${username}; CA ${emulator.caFile}); ${seeded.length} demo keys`);
+// The bank's PKI for the demo keys' certificates: its root is the publisher's trust anchor.
+const pki = await seedDemoCertificates(emulator.keys, resolve(process.cwd(), '.local/bank-pki'));
+console.log(`local-stack: CipherTrust Manager emulator on ${emulator.url} (user ${username}; CA ${emulator.caFile}); ${seeded.length + 2} demo keys, ${pki.certificates.length} certificates (anchor ${pki.anchorFile})`);
 
 const publisherEnv = {
   CIPHERTRUST_URL: emulator.url,
   CIPHERTRUST_CA_FILE: emulator.caFile,
   CIPHERTRUST_USERNAME: username,
   CIPHERTRUST_PASSWORD: password,
+  JWKS_CERT_TRUST_ANCHORS: pki.anchorFile,
 };
 const first = await run('bin/jwks-refresh.js', ['--confirm-removal'], publisherEnv);
 if (first !== 0) {

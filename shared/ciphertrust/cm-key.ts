@@ -63,6 +63,12 @@ export interface CmKey {
   readonly deactivationDate: string | undefined;
   /** When the key stopped (or stops) protecting: entering protect-stop (H: field in Thales' Go structs). */
   readonly protectStopDate: string | undefined;
+  /**
+   * A `Certificate` object's certificate: `material` (H: the field a certificate is imported with,
+   * with `certType` x509-pem or x509-der, Thales' Ansible vault_keys2_save). That a GET answers it
+   * there is L: see certificate-material.ts, which reads every plausible encoding.
+   */
+  readonly material?: string | undefined;
 }
 
 export type ParsedCmKey = { readonly ok: true; readonly key: CmKey } | { readonly ok: false; readonly id: string | undefined; readonly problem: string };
@@ -99,6 +105,7 @@ export function parseCmKey(value: unknown): ParsedCmKey {
       activationDate: optionalString(resource.activationDate),
       deactivationDate: optionalString(resource.deactivationDate),
       protectStopDate: optionalString(resource.protectStopDate),
+      material: optionalString(resource.material),
     },
   };
 }

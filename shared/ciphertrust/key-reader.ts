@@ -76,7 +76,7 @@ export class CipherTrustKeyReader {
       const cached = this.cache.get(key.id);
       if (cached !== undefined && cached.version === key.version && cached.updatedAt === key.updatedAt) {
         nextCache.set(key.id, cached);
-        return { ...key, publickey: cached.key.publickey };
+        return { ...key, publickey: cached.key.publickey, material: cached.key.material };
       }
       fetched++;
       const resource = await this.getListedKey(key.id);
@@ -133,8 +133,11 @@ const NOT_FOUND = Symbol('not found');
 /**
  * Asymmetric keys whose listing lacks the public half: key pairs, and Public Key objects (never
  * published, but a compromised twin must withhold its pair). Destroyed keys may have none left.
+ * Certificate objects whose listing lacks their certificate.
  */
 function needsPublicKey(key: CmKey): boolean {
+  // A Certificate object (labelled like the keys) is read for its certificate, in `material`.
+  if (key.objectType.toLowerCase() === 'certificate') return key.material === undefined;
   if (key.publickey !== undefined) return false;
   return ['private key', 'public key'].includes(key.objectType.toLowerCase()) && ['rsa', 'ec'].includes(key.algorithm.toLowerCase());
 }

@@ -131,7 +131,7 @@ function readDomain(env: EnvReader, grant: CipherTrustGrant): string | undefined
   return undefined;
 }
 
-function readPemFile(env: EnvReader, name: string): string | undefined {
+export function readPemFile(env: EnvReader, name: string): string | undefined {
   const path = env.raw(name);
   if (path === undefined) return undefined;
   try {

@@ -1,4 +1,6 @@
-import { readCipherTrustConfig, type CipherTrustConfig } from './ciphertrust-config.js';
+import type { X509Certificate } from 'node:crypto';
+import { parsePemBundle } from '../jwks/x509.js';
+import { readCipherTrustConfig, readPemFile, type CipherTrustConfig } from './ciphertrust-config.js';
 import { EnvReader, type Env } from './env.js';
 import { LOG_LEVELS, type LogLevel } from './serving-config.js';
 import { readStoreConfig, type StoreConfig } from './store-config.js';
@@ -16,6 +18,11 @@ export interface PublisherConfig {
   /** JWKS_MAX_KEYS: a set with more keys is refused; some partners cap the keys they accept. */
   readonly maxKeys: number;
   readonly logLevel: LogLevel;
+  /**
+   * The bank's CAs (JWKS_CERT_TRUST_ANCHORS, a PEM bundle file). A key's certificate from CM is
+   * published (x5c) only when it chains up to one of them; unset, no certificate is published.
+   */
+  readonly certificateAnchors: readonly X509Certificate[];
 }
 
 /** Extra settings of the key-rotated HTTP function. */
@@ -62,5 +69,19 @@ function readPublisherConfig(reader: EnvReader, cwd: string): PublisherConfig {
     // OCI API Gateway accepts 10 keys; 20 leaves room for a rotation's Pre-Active and retained keys.
     maxKeys: reader.integer('JWKS_MAX_KEYS', 20, { min: 1, max: 1000 }),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    certificateAnchors: readTrustAnchors(reader),
   };
+}
+
+function readTrustAnchors(reader: EnvReader): X509Certificate[] {
+  const pem = readPemFile(reader, 'JWKS_CERT_TRUST_ANCHORS');
+  if (pem === undefined) return [];
+  const { certificates, unreadable } = parsePemBundle(pem);
+  if (certificates.length === 0 || unreadable > 0) {
+    reader.problem('JWKS_CERT_TRUST_ANCHORS', `must be a PEM bundle of CA certificates (${certificates.length} read, ${unreadable} unreadable)`);
+    return [];
+  }
+  const notCa = certificates.find((certificate) => !certificate.ca);
+  if (notCa !== undefined) reader.problem('JWKS_CERT_TRUST_ANCHORS', `holds a certificate that is not a CA (${notCa.subject.replace(/\n/g, ', ')})`);
+  return certificates;
 }

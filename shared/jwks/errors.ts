@@ -12,6 +12,7 @@ export const REFUSAL_REASONS = [
   'invalid_alg',
   'invalid_key_material',
   'weak_key',
+  'certificate_mismatch',
 ] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
@@ -25,6 +26,7 @@ export class KeySetRefusedError extends Error {
     message: string,
   ) {
     super(message);
-    this.security = reason === 'private_key_material';
+    // A certificate that does not certify the key it sits on was planted or mixed up: the SIEM's.
+    this.security = reason === 'private_key_material' || reason === 'certificate_mismatch';
   }
 }

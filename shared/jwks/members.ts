@@ -13,6 +13,12 @@ export const PUBLIC_MEMBERS_BY_KTY: Readonly<Record<string, readonly string[]>> 
   OKP: ['kty', 'kid', 'use', 'alg', 'crv', 'x'],
 };
 
+/**
+ * Members a published key may carry besides those, when CM holds a certificate for it: the chain
+ * (RFC 7517 4.7) and the leaf's SHA-256 thumbprint (4.9). Always both, or neither.
+ */
+export const CERTIFICATE_MEMBERS: readonly string[] = ['x5c', 'x5t#S256'];
+
 /** Algorithms that fit each key type and use; a key whose alg is elsewhere is refused. */
 export const ALGORITHMS: Readonly<Record<string, Readonly<Record<'sig' | 'enc', readonly string[]>>>> = {
   RSA: {

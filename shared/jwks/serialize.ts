@@ -1,4 +1,4 @@
-import { PUBLIC_MEMBERS_BY_KTY } from './members.js';
+import { CERTIFICATE_MEMBERS, PUBLIC_MEMBERS_BY_KTY } from './members.js';
 import type { PublicJwk } from './validate.js';
 
 /**
@@ -20,7 +20,7 @@ function pickPublicMembers(key: PublicJwk): Record<string, unknown> {
   if (members === undefined) throw new TypeError(`unsupported kty ${String(key.kty)}`);
   const source = key as unknown as Record<string, unknown>;
   const picked: Record<string, unknown> = {};
-  for (const member of members) {
+  for (const member of [...members, ...CERTIFICATE_MEMBERS]) {
     if (source[member] !== undefined) picked[member] = source[member];
   }
   return picked;

@@ -1,13 +1,16 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { KeySetRefusedError } from './errors.js';
 import { isValidKid } from './kid.js';
-import { ALGORITHMS, CURVES_BY_KTY, EC_SIGNING_ALG_BY_CRV, PRIVATE_MEMBERS, PUBLIC_MEMBERS_BY_KTY } from './members.js';
+import { assertCertificateMembers, type CertificateMembers } from './certificate-members.js';
+import { ALGORITHMS, CERTIFICATE_MEMBERS, CURVES_BY_KTY, EC_SIGNING_ALG_BY_CRV, PRIVATE_MEMBERS, PUBLIC_MEMBERS_BY_KTY } from './members.js';
 
-/** A public JWK as we publish it: exactly these members, nothing else. */
-export type PublicJwk =
+/** A public JWK as we publish it: exactly these members (the certificate ones optional), nothing else. */
+export type PublicJwk = (
   | { kty: 'RSA'; kid: string; use: KeyUse; alg: string; n: string; e: string }
   | { kty: 'EC'; kid: string; use: KeyUse; alg: string; crv: string; x: string; y: string }
-  | { kty: 'OKP'; kid: string; use: KeyUse; alg: string; crv: string; x: string };
+  | { kty: 'OKP'; kid: string; use: KeyUse; alg: string; crv: string; x: string }
+) &
+  Partial<CertificateMembers>;
 
 export type KeyUse = 'sig' | 'enc';
 
@@ -17,6 +20,7 @@ export interface ValidatedKeySet {
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const MIN_RSA_BITS = 2048;
+const KEY_MEMBERS = ['kty', 'crv', 'n', 'e', 'x', 'y'];
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -65,7 +69,7 @@ export function validatePublicJwk(candidate: unknown, where: string): PublicJwk 
   if (allowed === undefined) {
     throw new KeySetRefusedError('unsupported_kty', `${where} has unsupported kty ${JSON.stringify(kty)}`);
   }
-  const unexpected = Object.keys(candidate).find((member) => !allowed.includes(member));
+  const unexpected = Object.keys(candidate).find((member) => !allowed.includes(member) && !CERTIFICATE_MEMBERS.includes(member));
   if (unexpected !== undefined) {
     throw new KeySetRefusedError('unexpected_member', `${where} has unexpected member "${unexpected}"`);
   }
@@ -96,7 +100,8 @@ export function validatePublicJwk(candidate: unknown, where: string): PublicJwk 
   if (!algorithmFits(kty as string, use, alg, crv)) {
     throw new KeySetRefusedError('invalid_alg', `${where} (kid ${kid}) has alg "${alg}", which does not fit ${kty as string}/${use}`);
   }
-  assertParsesAsPublicKey(candidate, where, kid);
+  const key = assertParsesAsPublicKey(candidate, where, kid);
+  assertCertificateMembers(candidate, key, `${where} (kid ${kid})`);
   return candidate as unknown as PublicJwk;
 }
 
@@ -108,17 +113,24 @@ export function algorithmFits(kty: string, use: KeyUse, alg: string, crv: string
   return true;
 }
 
-function assertParsesAsPublicKey(jwk: Record<string, unknown>, where: string, kid: string): void {
-  let details;
+function assertParsesAsPublicKey(jwk: Record<string, unknown>, where: string, kid: string): KeyObject {
+  let key: KeyObject;
   try {
-    const key = createPublicKey({ key: jwk, format: 'jwk' });
-    details = key.asymmetricKeyDetails;
+    key = publicKeyObject(jwk);
   } catch {
     throw new KeySetRefusedError('invalid_key_material', `${where} (kid ${kid}) is not a valid public key`);
   }
-  if (jwk.kty === 'RSA' && (details?.modulusLength ?? 0) < MIN_RSA_BITS) {
+  if (jwk.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
     throw new KeySetRefusedError('weak_key', `${where} (kid ${kid}) is an RSA key under ${MIN_RSA_BITS} bits`);
   }
+  return key;
+}
+
+/** The JWK's key as a KeyObject, from its key members only (Node would otherwise also read x5c). */
+export function publicKeyObject(jwk: Readonly<Record<string, unknown>> | PublicJwk): KeyObject {
+  const source = jwk as Readonly<Record<string, unknown>>;
+  const members = Object.fromEntries(KEY_MEMBERS.filter((name) => typeof source[name] === 'string').map((name) => [name, source[name] as string]));
+  return createPublicKey({ key: members, format: 'jwk' });
 }
 
 function assertNoPrivateMaterial(candidate: unknown, index: number): void {

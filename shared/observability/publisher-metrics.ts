@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectProcessMetricsSoon } from './prometheus.js';
 import type { CipherTrustEndpoint } from '../ciphertrust/errors.js';
+import { parseCertificate } from '../jwks/x509.js';
+import { CERTIFICATE_PROBLEMS, type CertificateProblem } from '../publisher/certificate-chain.js';
 import { SKIP_REASONS, type SkipReason } from '../publisher/cm-key-to-jwk.js';
 import { GUARD_NAMES, type GuardName } from '../publisher/guards.js';
 import { CHECK_OUTCOMES, type CheckOutcome } from '../publisher/change-check.js';
@@ -26,6 +28,8 @@ export class PublisherMetrics implements PublicationObserver {
   private readonly maxSetBytes: Gauge;
   private readonly keptUnreadable: Gauge;
   private readonly keptUnknownState: Gauge;
+  private readonly certificateExpiry: Gauge<'kid'>;
+  private readonly certificatesRefusedGauge: Gauge<'reason'>;
   private readonly cmRequests: Counter<'endpoint' | 'status'>;
   private readonly cmLatency: Histogram<'endpoint'>;
   private readonly cmNodeDown: Gauge<'node'>;
@@ -101,6 +105,19 @@ export class PublisherMetrics implements PublicationObserver {
       help: 'Published keys kept as they are in the last cycle although CipherTrust Manager reports them in a state the publisher does not know.',
       registers,
     });
+    // One series per published key with a chain: a published set holds tens of keys, not thousands.
+    this.certificateExpiry = new Gauge({
+      name: 'jwks_publisher_certificate_expiry_timestamp_seconds',
+      help: "Unix time at which each published key's certificate (x5c[0]) expires, by kid, after the last successful cycle.",
+      labelNames: ['kid'],
+      registers,
+    });
+    this.certificatesRefusedGauge = new Gauge({
+      name: 'jwks_publisher_certificates_refused',
+      help: 'Keys published without x5c in the last cycle because the certificate CipherTrust Manager holds for them failed a check, by reason (public_key_mismatch, expired, not_yet_valid, untrusted_chain, key_usage).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.cmRequests = new Counter({
       name: 'jwks_ciphertrust_requests_total',
       help: 'CipherTrust Manager requests (each attempt) by endpoint and HTTP status, or timeout / network_error / too_large (an answer over 16 MiB, cut off).',
@@ -146,6 +163,7 @@ export class PublisherMetrics implements PublicationObserver {
     for (const reason of SKIP_REASONS) this.skipped.labels(reason).inc(0);
     for (const disposition of EVENT_DISPOSITIONS) this.events.labels(disposition).inc(0);
     for (const outcome of CHECK_OUTCOMES) this.changeChecks.labels(outcome).inc(0);
+    for (const reason of CERTIFICATE_PROBLEMS) this.certificatesRefusedGauge.labels(reason).set(0);
     if (options.defaultMetrics) collectProcessMetricsSoon(this.registry);
   }
 
@@ -168,12 +186,21 @@ export class PublisherMetrics implements PublicationObserver {
     for (const { jwk, sources } of keys) this.published.inc({ use: jwk.use, state: sources[0]?.state ?? 'unknown' });
     this.setKeys.set(keys.length);
     this.setBytes.set(bytes);
+    this.certificateExpiry.reset();
+    for (const { jwk } of keys) {
+      const leaf = jwk.x5c?.[0] === undefined ? undefined : parseCertificate(Buffer.from(jwk.x5c[0], 'base64'));
+      if (leaf !== undefined) this.certificateExpiry.set({ kid: jwk.kid }, leaf.validToDate.getTime() / 1000);
+    }
   }
 
   /** The caps this process enforces, for the alert that warns before a publication is refused. */
   setCaps(maxKeys: number, maxBytes: number): void {
     this.maxKeys.set(maxKeys);
     this.maxSetBytes.set(maxBytes);
+  }
+
+  certificatesRefused(problems: readonly CertificateProblem[]): void {
+    for (const reason of CERTIFICATE_PROBLEMS) this.certificatesRefusedGauge.set({ reason }, problems.filter((problem) => problem === reason).length);
   }
 
   keysKeptUnreadable(count: number): void {

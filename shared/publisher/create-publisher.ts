@@ -81,11 +81,13 @@ export function createPublisher(config: PublisherConfig, logger: Logger, options
       keysPublished: (keys, bytes) => metrics.keysPublished(keys, bytes),
       keysKeptUnreadable: (count) => metrics.keysKeptUnreadable(count),
       keysKeptUnknownState: (count) => metrics.keysKeptUnknownState(count),
+      certificatesRefused: (problems) => metrics.certificatesRefused(problems),
     },
     retainDeactivatedMs: config.retainDeactivatedMs,
     allowEmpty: config.allowEmpty,
     maxSetBytes: config.maxSetBytes,
     maxKeys: config.maxKeys,
+    certificateAnchors: config.certificateAnchors,
   });
   return {
     cycle,

@@ -1,3 +1,4 @@
+import { certificateOf, isCertificateObject } from '../ciphertrust/certificate-material.js';
 import { PROTECT_STOP, recogniseState, type CmKey } from '../ciphertrust/cm-key.js';
 
 /**
@@ -15,7 +16,8 @@ export const CM_TRANSITION_GRACE_MS = 30_000;
  * - an Active or Pre-Active key's deactivationDate (an `enc` key leaves; a `sig` key's retention starts);
  * - a Deactivated key's deactivationDate + the retention window (a `sig` key leaves);
  * - an Active or Pre-Active key's protectStopDate (it enters protect-stop: an `enc` key leaves), and
- *   a protect-stop key's protectStopDate + the retention window (a `sig` key leaves).
+ *   a protect-stop key's protectStopDate + the retention window (a `sig` key leaves);
+ * - a certificate's notBefore and notAfter (its chain is published from the one, dropped at the other).
  * Only dates after the read count: a retention end already past was applied by that read's cycle
  * (same clock). A CM transition whose date passed but whose key still shows the state before it
  * stays due for CM_TRANSITION_GRACE_MS.
@@ -29,6 +31,12 @@ export function nextDueDate(keys: readonly CmKey[], readAt: Date, retainDeactiva
     if (next === undefined || at < next) next = at;
   };
   for (const key of keys) {
+    if (isCertificateObject(key)) {
+      const certificate = certificateOf(key);
+      consider(certificate?.validFromDate.toISOString(), 0, 0);
+      consider(certificate?.validToDate.toISOString(), 0, 0);
+      continue;
+    }
     // States as the publication policy reads them: any spelling CM may use.
     const state = recogniseState(key.state);
     if (state === 'Pre-Active') consider(key.activationDate, 0, CM_TRANSITION_GRACE_MS);

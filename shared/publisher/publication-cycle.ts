@@ -4,7 +4,9 @@ import { serializeKeySet } from '../jwks/serialize.js';
 import { validateKeySet } from '../jwks/validate.js';
 import type { Logger } from '../observability/logger.js';
 import { StoreError, type KeySetStore } from '../store/store.js';
+import type { X509Certificate } from 'node:crypto';
 import { auditRecord } from './audit-record.js';
+import { attachCertificates, type CertificateOutcome } from './attach-certificates.js';
 import { convertCmKey, type Conversion } from './cm-key-to-jwk.js';
 import { checkGuards, checkSetCaps, type GuardRefusal } from './guards.js';
 import { serializeSourceRecord } from './key-sources.js';
@@ -66,6 +68,8 @@ export interface PublicationCycleDependencies {
   readonly maxSetBytes: number;
   /** JWKS_MAX_KEYS: a set with more keys is refused (guard max_keys). */
   readonly maxKeys: number;
+  /** JWKS_CERT_TRUST_ANCHORS: a key's certificate chain is published only when it reaches one. */
+  readonly certificateAnchors?: readonly X509Certificate[];
   readonly now?: () => Date;
 }
 
@@ -146,8 +150,11 @@ export class PublicationCycle {
       return { ...NOTHING, outcome: 'failed', failure: 'store', message: error.message };
     }
     const conversions: Conversion[] = await Promise.all(read.keys.map((key) => convertCmKey(key)));
-    const policy = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs, published);
+    const bare = applyPublicationPolicy(conversions, this.now(), this.deps.retainDeactivatedMs, published);
+    const certificates = attachCertificates(bare.keys, read.keys, this.deps.certificateAnchors ?? [], this.now());
+    const policy: PolicyOutcome = { ...bare, keys: certificates.keys };
     this.report(read, policy);
+    this.reportCertificates(certificates);
 
     const guard = checkGuards({
       publishedKids: published.kids,
@@ -251,6 +258,20 @@ export class PublicationCycle {
       );
     }
     observer.keysKeptUnknownState(policy.keptUnknownState.length);
+  }
+
+  /** A key published without the certificate CM holds for it: security-relevant, never silent. */
+  private reportCertificates(outcome: CertificateOutcome): void {
+    for (const refused of outcome.refused) {
+      this.deps.logger.warn(
+        { event: 'certificate_refused', security: true, kid: refused.kid, reason: refused.problem, cmCertificate: refused.certificate, detail: refused.detail },
+        `key published without its certificate chain: ${refused.detail}`,
+      );
+    }
+    for (const object of outcome.unreadable) {
+      this.deps.logger.warn({ event: 'certificate_unreadable', cmCertificate: object }, 'a CipherTrust Manager certificate object holds no readable X.509 certificate; ignored');
+    }
+    this.deps.observer.certificatesRefused(outcome.refused.map((refused) => refused.problem));
   }
 
   private logSkipped(skipped: SkippedKey): void {

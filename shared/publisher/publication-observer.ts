@@ -1,3 +1,4 @@
+import type { CertificateProblem } from './certificate-chain.js';
 import type { SkipReason } from './cm-key-to-jwk.js';
 import type { GuardName } from './guards.js';
 import type { CycleOutcome } from './publication-cycle.js';
@@ -14,4 +15,6 @@ export interface PublicationObserver {
   keysKeptUnreadable(count: number): void;
   /** Published keys kept as they are although CM reports them in a state we do not know, this cycle. */
   keysKeptUnknownState(count: number): void;
+  /** Why each key with a certificate in CM goes out without it, this cycle (empty: none). */
+  certificatesRefused(problems: readonly CertificateProblem[]): void;
 }

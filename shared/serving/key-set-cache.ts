@@ -249,13 +249,15 @@ export class KeySetCache {
     this.options.logger.error(
       {
         event: 'security',
-        securityEvent: 'private_key_material_in_store',
+        securityEvent: error.reason === 'private_key_material' ? 'private_key_material_in_store' : 'certificate_mismatch_in_store',
         object,
         reason: error.reason,
         detail: error.message,
         serving: this.snapshot?.set.etag ?? null,
       },
-      'refused to serve a stored document holding private key material',
+      error.reason === 'private_key_material'
+        ? 'refused to serve a stored document holding private key material'
+        : 'refused to serve a stored document whose certificate (x5c) does not certify its key',
     );
   }
 }

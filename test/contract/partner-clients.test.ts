@@ -3,10 +3,12 @@
  * JWKS served here: PyJWT, jwcrypto and jwks-rsa, each long-running in its own process, verify
  * tokens, list the keys they accept, encrypt to published keys, and keep their caches as in real life.
  */
-import { calculateJwkThumbprint, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { createHash } from 'node:crypto';
+import { calculateJwkThumbprint, compactDecrypt, decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PublicJwk } from '../../shared/jwks/validate.js';
+import { publicKeyObject, validateKeySet, type PublicJwk } from '../../shared/jwks/validate.js';
+import { certificateFor, derOf, testAuthority } from '../support/certificates.js';
 import { eventually } from '../support/http.js';
 import { ecKey, rsaKey, signToken, type TestKey } from '../support/keys.js';
 import {
@@ -204,5 +206,67 @@ describeIfPartners('partner client caches', () => {
       expect(() => process.kill(partner.pid!, 0)).toThrow(/ESRCH/);
       await expect(partner.request({ op: 'load_set', client: name })).rejects.toThrow(/exited \(code 0/);
     }
+  });
+});
+
+describeIfPartners('partner clients against a JWKS whose keys carry certificate chains (x5c)', () => {
+  let ca: Awaited<ReturnType<typeof testAuthority>>;
+  let chained: TestKey[];
+  let wrongChain: TestKey;
+  let jwks: JwksServer;
+  let python: PartnerProcess;
+  let node: PartnerProcess;
+  const clients = {} as Record<ClientName, PartnerClient>;
+
+  /** The key's JWK with x5c (leaf, issuing CA) and x5t#S256, as the publisher publishes it; `leafFor` another key to plant a wrong one. */
+  async function withChain(key: TestKey, leafFor: TestKey = key): Promise<TestKey> {
+    const leaf = await certificateFor(ca, publicKeyObject(leafFor.jwk));
+    const x5c = [derOf(leaf), derOf(ca.issuingPem)];
+    return { ...key, jwk: { ...key.jwk, x5c, 'x5t#S256': createHash('sha256').update(Buffer.from(x5c[0]!, 'base64')).digest('base64url') } };
+  }
+
+  beforeAll(async () => {
+    ca = await testAuthority();
+    const bare = await Promise.all([rsaKey('sig', 'RS256'), ecKey('P-256'), ecKey('P-384'), ecKey('P-521'), rsaKey('sig', 'PS256')]);
+    chained = await Promise.all(bare.map((key) => withChain(key)));
+    const [victim, other] = await Promise.all([rsaKey('sig', 'RS256'), rsaKey('sig', 'RS256')]);
+    wrongChain = await withChain(victim, other);
+    jwks = await serveJwks([...chained, wrongChain].map((key) => key.jwk));
+    python = startPythonPartner({ jwksUrl: jwks.url, lifespanSeconds: 300 });
+    node = startJwksRsaPartner({ jwksUrl: jwks.url, lifespanMs: 300_000 });
+    clients.pyjwt = { partner: python, name: 'pyjwt' };
+    clients.jwcrypto = { partner: python, name: 'jwcrypto' };
+    clients['jwks-rsa'] = { partner: node, name: 'jwks-rsa' };
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([python?.close(), node?.close()]);
+    await jwks?.close();
+    await ca?.remove();
+  });
+
+  it.each(clientNames)('%s verifies RS256, ES256/384/512 and PS256 tokens of keys published with their chain', async (name) => {
+    for (const key of chained) {
+      const answer = await succeeded(verify(clients[name], await signToken(key)));
+      expect(answer.kid).toBe(key.jwk.kid);
+    }
+  });
+
+  it("jose's importX509 reads each x5c[0] into the very key the JWK carries, and verifies with it", async () => {
+    for (const key of chained) {
+      const pem = `-----BEGIN CERTIFICATE-----\n${key.jwk.x5c![0]}\n-----END CERTIFICATE-----`;
+      const fromCertificate = await importX509(pem, key.jwk.alg);
+      const { payload } = await jwtVerify(await signToken(key), fromCertificate);
+      expect(payload.sub).toBe('partner-test');
+    }
+  });
+
+  it('a wrong chain passes unnoticed in clients that read n/e, misleads those that read x5c, and is refused by the validator', async () => {
+    // jwks-rsa 4 (jose.importJWK), PyJWT and jwcrypto build the key from n/e and ignore x5c
+    // (jwks-rsa 1.x and 2.x read x5c[0] first); a partner that takes the key from the certificate
+    // (jose importX509, a PKI-based check) verifies against another key and fails.
+    for (const name of clientNames) expect((await succeeded(verify(clients[name], await signToken(wrongChain)))).kid).toBe(wrongChain.jwk.kid);
+    const fromCertificate = await importX509(`-----BEGIN CERTIFICATE-----\n${wrongChain.jwk.x5c![0]}\n-----END CERTIFICATE-----`, 'RS256');
+    await expect(jwtVerify(await signToken(wrongChain), fromCertificate)).rejects.toThrow(/signature verification failed/);
+    expect(() => validateKeySet(Buffer.from(JSON.stringify({ keys: [wrongChain.jwk] })))).toThrow(/x5c\[0\] whose public key/);
   });
 });

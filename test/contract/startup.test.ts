@@ -3,6 +3,7 @@
  * loaded after the first answer), and the `npm start` local stack from an empty directory.
  */
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,10 +128,16 @@ describe('npm start (local stack)', () => {
       const jwk = `http://127.0.0.1:${ports.JWK_GET_PORT}`;
       const up = async (url: string, path: string) => (await rawRequest(url, path).catch(() => ({ status: 0 }))).status === 200;
       await eventually(async () => (await up(jwks, '/jwks')) && (await up(jwk, '/readyz')) && (await up(`http://127.0.0.1:${ports.KEY_ROTATED_PORT}`, '/healthz')), 30_000);
-      const served = async () => JSON.parse((await rawRequest(jwks, '/jwks')).body.toString()) as { keys: { kid: string; use: string }[] };
+      const served = async () => JSON.parse((await rawRequest(jwks, '/jwks')).body.toString()) as { keys: { kid: string; use: string; x5c?: string[] }[] };
       const set = await served();
-      // The seed: RSA and EC signing keys, an RSA encryption key; the AES and the unlabelled key are not published.
-      expect(set.keys.map((key) => key.use).sort()).toEqual(['enc', 'sig', 'sig']);
+      // The seed: RSA and EC P-256/384/521 signing keys, an RSA encryption key; the AES and the unlabelled key are not published.
+      expect(set.keys.map((key) => key.use).sort()).toEqual(['enc', 'sig', 'sig', 'sig', 'sig']);
+      // Every signing key carries its chain (leaf, issuing CA), verifying up to the local bank root.
+      const root = new X509Certificate(await readFile(join(cwd, '.local/bank-pki/root.pem'), 'utf8'));
+      for (const key of set.keys.filter((candidate) => candidate.use === 'sig')) {
+        const [leaf, issuing] = (key.x5c ?? []).map((der) => new X509Certificate(Buffer.from(der, 'base64')));
+        expect(leaf !== undefined && issuing !== undefined && leaf.verify(issuing.publicKey) && issuing.verify(root.publicKey)).toBe(true);
+      }
       expect((await rawRequest(jwk, `/jwk/${set.keys[0]!.kid}`)).status).toBe(200);
       const files = await readdir(join(cwd, 'data'));
       expect(files.sort()).toEqual([...set.keys.map((key) => `jwk-${key.kid}.json`), 'jwks-sources.json', 'jwks.json'].sort());
@@ -144,10 +151,10 @@ describe('npm start (local stack)', () => {
         body: { name: 'partner-signing-2027', algorithm: 'ec', curveid: 'secp384r1', usageMask: 3, labels: { jwks: 'publish' } },
       });
       expect(created.status).toBe(201);
-      await eventually(async () => (await served()).keys.length === 4, 10_000);
+      await eventually(async () => (await served()).keys.length === 6, 10_000);
       const rotated = await call(cm, 'POST', `/api/v1/vault/keys2/${String(created.json.id)}/versions`, { token, body: {} });
       expect(rotated.status).toBe(201);
-      await eventually(async () => (await served()).keys.length === 5, 10_000);
+      await eventually(async () => (await served()).keys.length === 7, 10_000);
     } finally {
       child.kill('SIGTERM');
       await new Promise((done) => child.once('exit', done));

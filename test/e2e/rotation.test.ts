@@ -5,7 +5,9 @@
  */
 import { KeyNotFoundError } from '../../hsm/index.js';
 import { SIGN_VERIFY, startArchitecture, startPartners, type Architecture, type Partners } from '../support/architecture.js';
-import { eventually } from '../support/http.js';
+import { X509Certificate } from 'node:crypto';
+import { publicKeyObject, type PublicJwk } from '../../shared/jwks/validate.js';
+import { eventually, rawRequest } from '../support/http.js';
 import { describeWithHsm } from '../support/softhsm.js';
 
 const CACHE_SECONDS = 3;
@@ -15,13 +17,31 @@ describeWithHsm('end to end: rotating a signing key', () => {
   let partners: Partners;
 
   beforeAll(async () => {
-    architecture = await startArchitecture({ retainDeactivated: '1h' });
+    // With certificates on: every signing key is published with its chain from the bank's PKI.
+    architecture = await startArchitecture({ retainDeactivated: '1h', certificates: true });
     partners = startPartners(architecture.jwksUrl, CACHE_SECONDS);
   }, 90_000);
   afterAll(async () => {
     await partners?.close();
     await architecture?.close();
   });
+
+  /** Kids served with a chain whose leaf holds the key and verifies up to the bank's root. */
+  async function chainedKids(): Promise<string[]> {
+    const response = await rawRequest(architecture.jwksGet.url, '/jwks');
+    const anchor = new X509Certificate(architecture.pki!.anchorPem);
+    const keys = (JSON.parse(response.body.toString()) as { keys: PublicJwk[] }).keys;
+    return keys
+      .filter((key) => {
+        const chain = (key.x5c ?? []).map((der) => new X509Certificate(Buffer.from(der, 'base64')));
+        const [leaf, issuing] = chain;
+        if (leaf === undefined || issuing === undefined) return false;
+        const sameKey = leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKeyObject(key).export({ type: 'spki', format: 'der' }));
+        return sameKey && leaf.verify(issuing.publicKey) && issuing.verify(anchor.publicKey);
+      })
+      .map((key) => key.kid)
+      .sort();
+  }
 
   /** Every client verifies the token, each with its own cache state; resolves to the kids used. */
   async function everyClientVerifies(token: string): Promise<string[]> {
@@ -39,6 +59,7 @@ describeWithHsm('end to end: rotating a signing key', () => {
   it('goes from the old key to the new one without a token failing to verify, and drops a compromised key', async () => {
     architecture.createKey({ name: 'core-signing', algorithm: 'ec', curveid: 'secp384r1', usageMask: SIGN_VERIFY });
     const v0 = architecture.createKey({ name: 'payments-signing', algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN_VERIFY });
+    await Promise.all([architecture.certifyKey(v0.id), ...architecture.publisher.emulator.keys.list().filter((key) => key.name === 'core-signing').map((key) => architecture.certifyKey(key.id))]);
     const oldSigner = await architecture.hsm.signer({ label: 'payments-signing', alg: 'ES256' });
     const stableKid = (await architecture.hsm.signer({ label: 'core-signing', alg: 'ES384' })).kid;
     await architecture.waitUntilServed([oldSigner.kid, stableKid]);
@@ -49,6 +70,7 @@ describeWithHsm('end to end: rotating a signing key', () => {
     architecture.publisher.emulator.setEventSink(undefined);
     const v1 = architecture.publisher.emulator.keys.rotate(v0.id);
     expect(v1.version).toBe(1);
+    await architecture.certifyKey(v1.id);
     const versions = (await architecture.hsm.keys('payments-signing')).map((key) => key.kid);
     const newKid = versions.find((kid) => kid !== oldSigner.kid)!;
     expect(versions).toHaveLength(2); // both versions are in the HSM under one label
@@ -66,6 +88,7 @@ describeWithHsm('end to end: rotating a signing key', () => {
     // default, 0.5 s here) before they look again.
     await everyClientEventually(newToken, 'verifies');
     expect(await everyClientVerifies(newToken)).toEqual(partners.names.map(() => newKid));
+    await eventually(async () => (await chainedKids()).join() === [oldSigner.kid, newKid, stableKid].sort().join(), 20_000);
     expect(await everyClientVerifies(oldToken)).toEqual(partners.names.map(() => oldSigner.kid));
 
     // 3. The old version is deactivated: kept for JWKS_RETAIN_DEACTIVATED, so its tokens live on,

@@ -10,7 +10,7 @@
  * DASHBOARD_DATA=<file> also writes each panel's answers there, which scripts/render-dashboard.ts
  * draws as docs/dashboard.png (`npm run dashboard:render`).
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CmKeyResource } from '../../emulator/index.js';
@@ -20,6 +20,7 @@ import { describeIfInstalled } from '../support/dependencies.js';
 import { eventually, rawRequest } from '../support/http.js';
 import { PROMETHEUS_INSTALL, prometheusMissing, ruleGroupsFromManifest, shortenDurations, startPrometheus, type ActiveAlert, type RunningPrometheus } from '../support/prometheus.js';
 import { startPublisherStack, type PublisherStack } from '../support/publisher-stack.js';
+import { certificateFor, testAuthority } from '../support/certificates.js';
 import { PUBLISH, SIGN, startServing } from '../faults/support.js';
 
 /** One hour of production is 3600 / FACTOR = 15 s here (for: and range windows alike). */
@@ -32,11 +33,17 @@ describeIfInstalled('alerts and dashboard in a real Prometheus scraping the func
   let prometheus: RunningPrometheus;
   let traffic: { stop(): Promise<void> };
   let keys: CmKeyResource[];
+  let ca: Awaited<ReturnType<typeof testAuthority>>;
   const startedAt = Date.now() / 1000;
 
   beforeAll(async () => {
-    stack = await startPublisherStack('file');
+    // A bank PKI, so one key is published with its certificate (the certificate expiry panel).
+    ca = await testAuthority();
+    stack = await startPublisherStack('file', { env: { JWKS_CERT_TRUST_ANCHORS: join(ca.dir, 'root.pem') } });
     keys = [0, 1, 2, 3].map((index) => stack.emulator.keys.create({ name: `live-${index}`, algorithm: 'ec', curveid: 'prime256v1', usageMask: SIGN, labels: PUBLISH }));
+    stack.emulator.keys.importCertificate({ name: 'live-issuing-ca', material: ca.issuingPem, labels: PUBLISH });
+    const certified = await certificateFor(ca, createPublicKey(keys[0]!.publickey!));
+    stack.emulator.keys.importCertificate({ name: 'live-0-certificate', material: certified, labels: { ...PUBLISH, 'jwks-key': 'live-0' } });
     expect(await stack.ping()).toMatchObject({ status: 200, body: { outcome: 'published', keys: 4 } });
     serving = await startServing(stack.backend.env);
     prometheus = await startPrometheus({
@@ -59,6 +66,7 @@ describeIfInstalled('alerts and dashboard in a real Prometheus scraping the func
     await prometheus?.stop();
     await serving?.stop();
     await stack?.close();
+    await ca?.remove();
   });
 
   /** Partners asking for the set (plain and conditional) and a key, every 50 ms, on both functions. */

@@ -1,6 +1,9 @@
+import { createPublicKey } from 'node:crypto';
+import { join } from 'node:path';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { CmKeyResource, CreateKeyInput } from '../../emulator/index.js';
 import { openHsm, type Hsm } from '../../hsm/index.js';
+import { certificateFor, testAuthority } from './certificates.js';
 import { eventually, rawRequest } from './http.js';
 import { startJwksRsaPartner, startPythonPartner, verify, type ClientName, type PartnerClient, type PartnerProcess } from './partner-clients.js';
 import { startFunction, type RunningFunction } from './processes.js';
@@ -27,6 +30,13 @@ export interface Architecture {
   readonly jwkGet: RunningFunction;
   /** What partners configure: GET /jwks on jwks-get. */
   readonly jwksUrl: string;
+  /**
+   * With `certificates`: imports into CM a certificate for the key `id` from the test bank PKI
+   * (labelled for publication and `jwks-key=<name>`), as the bank's CA would issue it.
+   */
+  certifyKey(id: string): Promise<void>;
+  /** The bank PKI's root (JWKS_CERT_TRUST_ANCHORS) and issuing CA, PEM; undefined without `certificates`. */
+  readonly pki: { readonly anchorPem: string; readonly issuingPem: string } | undefined;
   /** Creates a key in CM (and so in the token), labelled for publication. */
   createKey(input: Omit<CreateKeyInput, 'labels'> & { labels?: Record<string, string> }): CmKeyResource;
   /** Kids served at /jwks now. */
@@ -36,17 +46,20 @@ export interface Architecture {
   close(): Promise<void>;
 }
 
-export async function startArchitecture(options: { retainDeactivated?: string } = {}): Promise<Architecture> {
+export async function startArchitecture(options: { retainDeactivated?: string; certificates?: boolean } = {}): Promise<Architecture> {
   const token = await SoftHsmToken.create();
   const closers: (() => Promise<void> | void)[] = [() => token.close()];
   const close = async (): Promise<void> => {
     for (const closer of closers.reverse()) await closer();
   };
   try {
+    const ca = options.certificates === true ? await testAuthority() : undefined;
+    if (ca !== undefined) closers.push(() => ca.remove());
     const publisher = await startPublisherStack('file', {
       emulator: { keyMaterial: token },
-      env: { JWKS_RETAIN_DEACTIVATED: options.retainDeactivated ?? '1h' },
+      env: { JWKS_RETAIN_DEACTIVATED: options.retainDeactivated ?? '1h', ...(ca !== undefined && { JWKS_CERT_TRUST_ANCHORS: join(ca.dir, 'root.pem') }) },
     });
+    if (ca !== undefined) publisher.emulator.keys.importCertificate({ name: 'bank-issuing-ca', material: ca.issuingPem, labels: { jwks: 'publish' } });
     closers.push(() => publisher.close());
     // CipherTrust has no webhook: in production the rotation pipeline posts this event to the Broker.
     publisher.emulator.setEventSink(publisher.keyRotated.url);
@@ -71,6 +84,14 @@ export async function startArchitecture(options: { retainDeactivated?: string } 
       jwkGet,
       jwksUrl,
       createKey: (input) => publisher.emulator.keys.create({ ...input, labels: { jwks: 'publish', ...input.labels } }),
+      pki: ca === undefined ? undefined : { anchorPem: ca.anchorPem, issuingPem: ca.issuingPem },
+      async certifyKey(id) {
+        if (ca === undefined) throw new Error('startArchitecture({ certificates: true }) is needed to certify keys');
+        const key = publisher.emulator.keys.get(id);
+        if (key?.publickey === undefined) throw new Error(`no public key for ${id}`);
+        const pem = await certificateFor(ca, createPublicKey(key.publickey), { commonName: `${key.name}-v${key.version}` });
+        publisher.emulator.keys.importCertificate({ name: `${key.name}-v${key.version}-certificate`, material: pem, labels: { jwks: 'publish', 'jwks-key': key.name } });
+      },
       servedKids,
       async waitUntilServed(kids) {
         const wanted = JSON.stringify([...kids].sort());

@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serializeKey } from '../../shared/jwks/serialize.js';
+import { publicKeyObject, type PublicJwk } from '../../shared/jwks/validate.js';
 import type { KeySetCacheEvents, StoreProblem } from '../../shared/serving/metrics-port.js';
 import { KeySetCache } from '../../shared/serving/key-set-cache.js';
 import { RevalidationLoop, type LoopTimer } from '../../shared/serving/revalidation-loop.js';
 import { KEY_SET_OBJECT, StoreError, keyObjectName, type KeySetStore, type ObjectName, type ReadOptions, type ReadResult } from '../../shared/store/store.js';
 import { openBackend, publish, type TestBackend } from '../support/backends.js';
 import { capturingLogger } from '../support/capture.js';
+import { certificateFor, derOf, testAuthority } from '../support/certificates.js';
 import { ecKey, privateJwk, rsaKey, type TestKey } from '../support/keys.js';
 
 /** Counts what the cache reports, as the Prometheus metrics would. */
@@ -303,5 +305,53 @@ describe('RevalidationLoop', () => {
     expect(checks).toBe(2);
     expect(errors).toEqual([new Error('boom')]);
     loop.stop();
+  });
+});
+
+describe('KeySetCache and certificates in the store', () => {
+  let ca: Awaited<ReturnType<typeof testAuthority>>;
+  let planted: PublicJwk;
+  let genuine: PublicJwk;
+  beforeAll(async () => {
+    ca = await testAuthority();
+    // A certificate issued by the bank's CA, but for another key than the one it is planted on.
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const foreign = await certificateFor(ca, other);
+    const own = await certificateFor(ca, publicKeyObject(one.jwk));
+    const chain = (leaf: string) => ({ x5c: [derOf(leaf), derOf(ca.issuingPem)], 'x5t#S256': createHash('sha256').update(Buffer.from(derOf(leaf), 'base64')).digest('base64url') });
+    planted = { ...one.jwk, ...chain(foreign) };
+    genuine = { ...one.jwk, ...chain(own) };
+  }, 60_000);
+  afterAll(() => ca.remove());
+
+  it('serves a stored set whose keys carry their own certificates', async () => {
+    await publish(store, [genuine, two.jwk]);
+    const subject = cache(true);
+    await subject.refresh();
+    expect(subject.current()?.keys.get(one.jwk.kid)).toBeDefined();
+    expect(subject.status().problem).toBeUndefined();
+  });
+
+  it('refuses a stored set with a planted certificate, as a security event, and keeps serving the last good set', async () => {
+    await publish(store, [one.jwk]);
+    const subject = cache();
+    await subject.refresh();
+    const good = subject.current();
+    await store.write(KEY_SET_OBJECT, Buffer.from(JSON.stringify({ keys: [planted] })));
+    await subject.refresh();
+    expect(subject.current()).toBe(good);
+    expect(events.refusals).toEqual(['certificate_mismatch']);
+    expect(log.lines().find((line) => line.event === 'security')).toMatchObject({ securityEvent: 'certificate_mismatch_in_store', reason: 'certificate_mismatch' });
+    expect(subject.current()?.set.bytes.toString()).not.toContain('x5c');
+  });
+
+  it('never serves a per-key file holding a planted certificate: the key goes out as jwks.json lists it', async () => {
+    await publish(store, [one.jwk]);
+    await store.write(keyObjectName(one.jwk.kid), Buffer.from(JSON.stringify(planted)));
+    const subject = cache(true);
+    await subject.refresh();
+    const served = subject.current()?.keys.get(one.jwk.kid);
+    expect(served?.bytes.toString()).not.toContain('x5c');
+    expect(events.refusals).toEqual(['certificate_mismatch']);
   });
 });

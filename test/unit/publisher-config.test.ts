@@ -1,8 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../shared/config/env.js';
 import { loadKeyRotatedConfig, loadPublisherConfig } from '../../shared/config/publisher-config.js';
+import { certificateFor, testAuthority } from '../support/certificates.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'publisher-config-'));
 const pem = join(dir, 'ca.pem');
@@ -143,3 +145,29 @@ describe('publisher configuration', () => {
     expect(found.join('\n')).not.toContain(secret);
   });
 });
+
+describe('JWKS_CERT_TRUST_ANCHORS', () => {
+  const caCert = join(dir, 'anchors.pem');
+  const leafCert = join(dir, 'leaf.pem');
+  beforeAll(async () => {
+    const ca = await testAuthority();
+    writeFileSync(caCert, ca.anchorPem + ca.issuingPem);
+    writeFileSync(leafCert, await certificateFor(ca, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey));
+    await ca.remove();
+  }, 60_000);
+
+  it('is empty when unset, and reads every CA of a PEM bundle', () => {
+    expect(loadPublisherConfig(minimal, '/srv').certificateAnchors).toEqual([]);
+    expect(loadPublisherConfig({ ...minimal, JWKS_CERT_TRUST_ANCHORS: caCert }, '/srv').certificateAnchors.map((anchor) => anchor.ca)).toEqual([true, true]);
+  });
+
+  it.each([
+    ['a missing file', join(dir, 'absent.pem'), /JWKS_CERT_TRUST_ANCHORS cannot be read/],
+    ['a file that is not PEM', notPem, /JWKS_CERT_TRUST_ANCHORS does not name a PEM file/],
+    ['an unreadable certificate', pem, /JWKS_CERT_TRUST_ANCHORS must be a PEM bundle of CA certificates \(0 read, 1 unreadable\)/],
+    ['a certificate that is not a CA', leafCert, /JWKS_CERT_TRUST_ANCHORS holds a certificate that is not a CA/],
+  ])('refuses %s, naming the variable', (_case, file, message) => {
+    expect(problems({ ...minimal, JWKS_CERT_TRUST_ANCHORS: file })).toEqual([expect.stringMatching(message)]);
+  });
+});
+
