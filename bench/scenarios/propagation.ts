@@ -22,7 +22,9 @@ const POLL_INTERVAL_MS = 10;
 const RUNTIME_SERIES = { heap_used_at_end_mib: 'nodejs_heap_size_used_bytes', heap_total_at_end_mib: 'nodejs_heap_size_total_bytes', external_at_end_mib: 'nodejs_external_memory_bytes' };
 const TARGET_P95_MS = 2000;
 /** Production's settings where the test stack's differ (publisherEnv logs at debug). */
-const PRODUCTION_ENV = { LOG_LEVEL: 'info' };
+// 20 rotations keep every replaced version (retention): the set outgrows the default key cap (20),
+// which would refuse the later ones. The cap is not what this scenario measures.
+const PRODUCTION_ENV = { LOG_LEVEL: 'info', JWKS_MAX_KEYS: '1000' };
 
 interface BackendRun {
   readonly latenciesMs: number[];

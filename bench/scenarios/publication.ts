@@ -27,7 +27,8 @@ const PAGE_SIZE = 100;
 export async function runPublication(options: BenchOptions): Promise<ScenarioResult[]> {
   // key-rotated as the Knative manifests run it (min-scale = max-scale = 1: one warm process that
   // the hourly PingSource wakes). Its start-up cycle meets an empty CM (and refuses the empty set).
-  const stack = await startPublisherStack('file', { env: { LOG_LEVEL: 'info', CIPHERTRUST_CONCURRENCY: String(CONCURRENCY), CIPHERTRUST_PAGE_SIZE: String(PAGE_SIZE) } });
+  // 1,000 keys selected: JWKS_MAX_KEYS at its maximum (the default 20 would refuse the set).
+  const stack = await startPublisherStack('file', { env: { LOG_LEVEL: 'info', CIPHERTRUST_CONCURRENCY: String(CONCURRENCY), CIPHERTRUST_PAGE_SIZE: String(PAGE_SIZE), JWKS_MAX_KEYS: '1000' } });
   const { emulator, backend } = stack;
   try {
     const directory = backend.directory as string;
