@@ -38,7 +38,8 @@ export function encryptWith(library: JoseLibrary, request: EncryptRequest): Prom
   const [executable, args] =
     library === 'Crypt::JWT'
       ? [systemPerl, [perlClient, jwksUrl, kid, alg, enc, String(count), plaintext]]
-      : [systemPython, [pythonClient, '--library', library, '--jwks-url', jwksUrl, '--kid', kid, '--alg', alg, '--enc', enc, '--count', String(count), '--plaintext', plaintext]];
+      : // name=value: a kid may begin with '-' (base64url), which argparse would take for an option.
+        [systemPython, [pythonClient, `--library=${library}`, `--jwks-url=${jwksUrl}`, `--kid=${kid}`, `--alg=${alg}`, `--enc=${enc}`, `--count=${count}`, `--plaintext=${plaintext}`]];
   return new Promise((done, fail) => {
     // Only PATH: no proxy variables, no PYTHONPATH or PERL5LIB from the developer's shell.
     execFile(executable, args, { env: { PATH: '/usr/bin:/bin' }, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {

@@ -4,11 +4,12 @@
  * and a real Prometheus on loopback with its own configuration and data directory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { superviseDaemon } from './daemon.js';
 import { eventually } from './http.js';
 import { fromRepo, knativeDir, parseManifests } from './manifests.js';
 import { freePort } from './processes.js';
@@ -189,19 +190,7 @@ export async function startPrometheus(options: {
     ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const { output, stop } = superviseDaemon(child, dir);
 
   async function api<T>(path: string, params: Record<string, string> = {}): Promise<T> {
     const response = await fetch(`${url}/api/v1/${path}?${new URLSearchParams(params).toString()}`);
@@ -212,7 +201,7 @@ export async function startPrometheus(options: {
 
   try {
     await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${output}`);
+      if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${output()}`);
       try {
         return (await fetch(`${url}/-/ready`)).ok;
       } catch {
@@ -229,7 +218,7 @@ export async function startPrometheus(options: {
     queryRange: async (expr, start, end, step) =>
       (await api<{ result: PromSeries[] }>('query_range', { query: expr, start: String(start), end: String(end), step: String(step) })).result,
     alerts: async () => (await api<{ alerts: ActiveAlert[] }>('alerts')).alerts,
-    output: () => output,
+    output,
     stop,
   };
 }

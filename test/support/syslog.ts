@@ -7,11 +7,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { createTlsMaterial } from '../../emulator/tls.js';
+import { superviseDaemon } from './daemon.js';
 import { eventually } from './http.js';
 
 export const RSYSLOG_INSTALL = 'apt-get install -y --no-install-recommends rsyslog rsyslog-gnutls';
@@ -149,23 +150,11 @@ export async function startRsyslog(): Promise<RunningRsyslog> {
     ].join('\n'),
   );
   const child: ChildProcess = spawn(RSYSLOGD, ['-n', '-f', join(dir, 'rsyslog.conf'), '-i', join(dir, 'rsyslogd.pid')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  };
+  const { output, stop } = superviseDaemon(child, dir);
   let port = 0;
   try {
     await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`rsyslogd exited (${child.exitCode}): ${output}`);
+      if (child.exitCode !== null) throw new Error(`rsyslogd exited (${child.exitCode}): ${output()}`);
       port = Number((await readFile(portFile, 'utf8').catch(() => '')).trim());
       return port > 0;
     }, 15_000);
@@ -184,11 +173,11 @@ export async function startRsyslog(): Promise<RunningRsyslog> {
     received,
     async waitForLines(count, timeoutMs = 10_000) {
       await eventually(async () => (await received()).length >= count, timeoutMs).catch(async () => {
-        throw new Error(`rsyslog wrote ${(await received()).length} of ${count} lines within ${timeoutMs} ms; its output: ${output}`);
+        throw new Error(`rsyslog wrote ${(await received()).length} of ${count} lines within ${timeoutMs} ms; its output: ${output()}`);
       });
       return received();
     },
-    output: () => output,
+    output,
     stop,
   };
 }
