@@ -1,4 +1,5 @@
 import { EnvReader, type Env } from './env.js';
+import { readDiscoveryConfig, type DiscoveryConfig } from './discovery-config.js';
 import { readStoreConfig, type StoreConfig } from './store-config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -16,6 +17,8 @@ export interface ServingConfig {
   readonly revalidateMs: number;
   readonly maxSetBytes: number;
   readonly logLevel: LogLevel;
+  /** JWKS_ISSUER and JWKS_PUBLIC_URL; undefined when discovery is not served. */
+  readonly discovery: DiscoveryConfig | undefined;
 }
 
 const DAY = 86_400;
@@ -38,6 +41,7 @@ export function loadServingConfig(env: Env, cwd: string = process.cwd()): Servin
     revalidateMs: reader.integer('JWKS_REVALIDATE_MS', 1000, { min: 10, max: 3_600_000 }),
     maxSetBytes: reader.integer('JWKS_MAX_BYTES', 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    discovery: readDiscoveryConfig(reader),
   };
   reader.finish();
   return config;

@@ -2,7 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isValidKid, MAX_KID_LENGTH } from '../jwks/kid.js';
 import type { Logger } from '../observability/logger.js';
 import type { Route, ServingMetrics } from '../observability/serving-metrics.js';
+import type { DiscoveryConfig } from '../config/discovery-config.js';
+import { DiscoveryDocuments } from '../serving/discovery-document.js';
 import type { CacheStatus, KeySetSnapshot } from '../serving/key-set-cache.js';
+import { PemRepresentations } from '../serving/pem-representations.js';
 import type { Representation } from '../serving/representation.js';
 import { isNotModified } from './conditional.js';
 import { wantsPlainJson } from './media-type.js';
@@ -10,7 +13,10 @@ import { answerHealth, answerMetrics, answerReadiness } from './probes.js';
 import { pathOf } from './request-target.js';
 import { COMMON_HEADERS, PreparedResponses, cacheControlFor, sendError, type CachePolicy } from './responses.js';
 
-/** jwks-get serves the whole set at /jwks; jwk-get serves one key at /jwk/{kid}. */
+/**
+ * jwks-get serves the whole set at /jwks (and the discovery document when configured); jwk-get
+ * serves one key at /jwk/{kid}, as PEM at /jwk/{kid}.pem and its leaf certificate at /jwk/{kid}.crt.
+ */
 export type ServedResource = 'set' | 'key';
 
 export interface ServingHandlerOptions {
@@ -23,6 +29,8 @@ export interface ServingHandlerOptions {
   readonly now?: () => Date;
   /** Called after each answer that carried the key set or a key (200 or 304). */
   readonly afterServed?: () => void;
+  /** jwks-get: serve /.well-known/openid-configuration (JWKS_ISSUER, JWKS_PUBLIC_URL); 404 when undefined. */
+  readonly discovery?: DiscoveryConfig;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -32,6 +40,14 @@ const PROBE_METHODS = 'GET, HEAD';
 const KEY_PATH_PREFIX = '/jwk/';
 const SET_TYPE = 'application/jwk-set+json';
 const KEY_TYPE = 'application/jwk+json';
+export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+const DISCOVERY_TYPE = 'application/json';
+/** RFC 7468 PEM; the media type most tools know for a PEM public key. */
+const PEM_TYPE = 'application/x-pem-file';
+/** RFC 8555 section 9.1: PEM certificates, end-entity first (here the leaf alone). */
+const CERTIFICATE_TYPE = 'application/pem-certificate-chain';
+const PEM_SUFFIX = '.pem';
+const CERTIFICATE_SUFFIX = '.crt';
 
 /**
  * The HTTP face of a serving function, for functions-framework or a bare node:http server alike.
@@ -42,6 +58,8 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
   const { resource, cache, metrics, policy, logger } = options;
   const now = options.now ?? (() => new Date());
   const prepared = new PreparedResponses(cacheControlFor(policy));
+  const discovery = options.discovery === undefined ? undefined : new DiscoveryDocuments(options.discovery, now());
+  const pemForms = new PemRepresentations();
   const notFoundCaching = { 'Cache-Control': `public, max-age=${policy.notFoundMaxAgeSeconds}` };
   const notReadyHeaders = { 'Cache-Control': 'no-store', 'Retry-After': String(options.retryAfterSeconds) };
   const preflightHeaders = {
@@ -54,8 +72,10 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
     'Content-Length': '0',
   };
 
-  function serve(req: IncomingMessage, res: ServerResponse, head: boolean, representation: Representation, type: string): void {
-    const headers = prepared.get(representation, wantsPlainJson(req.headers.accept, type) ? 'application/json' : type);
+  /** `type` is JSON (negotiable down to application/json) unless `fixedType` says otherwise. */
+  function serve(req: IncomingMessage, res: ServerResponse, head: boolean, representation: Representation, type: string, fixedType = false): void {
+    const mediaType = fixedType || !wantsPlainJson(req.headers.accept, type) ? type : 'application/json';
+    const headers = prepared.get(representation, mediaType);
     if (isNotModified(req.headers, representation.etag, representation.lastModified)) {
       res.writeHead(304, headers.notModified);
       res.end();
@@ -87,17 +107,47 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
     serve(req, res, head, snapshot.set, SET_TYPE);
   }
 
-  function serveKey(req: IncomingMessage, res: ServerResponse, method: string, kid: string): void {
+  function serveDiscovery(req: IncomingMessage, res: ServerResponse, method: string, documents: DiscoveryDocuments): void {
     if (answeredByMethod(method, res)) return;
     const head = method === 'HEAD';
-    if (!isValidKid(kid)) {
-      return sendError(res, head, 400, 'invalid_kid', `a kid is 1 to ${MAX_KID_LENGTH} characters from A-Z, a-z, 0-9, "-" and "_"`);
-    }
     const snapshot = cache.current();
     if (snapshot === undefined) return notReady(res, head);
+    serve(req, res, head, documents.for(snapshot.set), DISCOVERY_TYPE);
+  }
+
+  /** The key's representation, or undefined once the request has been answered (an error). */
+  function keyOf(res: ServerResponse, method: string, kid: string): Representation | undefined {
+    if (answeredByMethod(method, res)) return undefined;
+    const head = method === 'HEAD';
+    if (!isValidKid(kid)) {
+      sendError(res, head, 400, 'invalid_kid', `a kid is 1 to ${MAX_KID_LENGTH} characters from A-Z, a-z, 0-9, "-" and "_"`);
+      return undefined;
+    }
+    const snapshot = cache.current();
+    if (snapshot === undefined) {
+      notReady(res, head);
+      return undefined;
+    }
     const key = snapshot.keys.get(kid);
-    if (key === undefined) return sendError(res, head, 404, 'unknown_kid', 'no published key has this kid', notFoundCaching);
-    serve(req, res, head, key, KEY_TYPE);
+    if (key === undefined) sendError(res, head, 404, 'unknown_kid', 'no published key has this kid', notFoundCaching);
+    return key;
+  }
+
+  function serveKey(req: IncomingMessage, res: ServerResponse, method: string, kid: string): void {
+    const key = keyOf(res, method, kid);
+    if (key !== undefined) serve(req, res, method === 'HEAD', key, KEY_TYPE);
+  }
+
+  function servePem(req: IncomingMessage, res: ServerResponse, method: string, kid: string, form: 'pem' | 'crt'): void {
+    const key = keyOf(res, method, kid);
+    if (key === undefined) return;
+    const head = method === 'HEAD';
+    const forms = pemForms.of(key);
+    if (form === 'pem') return serve(req, res, head, forms.publicKey, PEM_TYPE, true);
+    if (forms.certificate === undefined) {
+      return sendError(res, head, 404, 'no_certificate', 'this key is published without a certificate (no x5c)', notFoundCaching);
+    }
+    serve(req, res, head, forms.certificate, CERTIFICATE_TYPE, true);
   }
 
   function notReady(res: ServerResponse, head: boolean): void {
@@ -142,8 +192,20 @@ export function createServingHandler(options: ServingHandlerOptions): RequestHan
         route = 'jwks';
         serveSet(req, res, method);
       } else if (resource === 'key' && path.startsWith(KEY_PATH_PREFIX)) {
-        route = 'jwk';
-        serveKey(req, res, method, path.slice(KEY_PATH_PREFIX.length));
+        // A kid never holds '.', so a suffix is never part of one.
+        if (path.endsWith(PEM_SUFFIX)) {
+          route = 'jwk_pem';
+          servePem(req, res, method, path.slice(KEY_PATH_PREFIX.length, -PEM_SUFFIX.length), 'pem');
+        } else if (path.endsWith(CERTIFICATE_SUFFIX)) {
+          route = 'jwk_crt';
+          servePem(req, res, method, path.slice(KEY_PATH_PREFIX.length, -CERTIFICATE_SUFFIX.length), 'crt');
+        } else {
+          route = 'jwk';
+          serveKey(req, res, method, path.slice(KEY_PATH_PREFIX.length));
+        }
+      } else if (resource === 'set' && path === DISCOVERY_PATH && discovery !== undefined) {
+        route = 'discovery';
+        serveDiscovery(req, res, method, discovery);
       } else {
         sendError(res, method === 'HEAD', 404, 'not_found', 'no such resource');
       }

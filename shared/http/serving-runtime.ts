@@ -48,7 +48,13 @@ export function startServingFunction(functionName: string, resource: ServedResou
     (error) => logger.error({ event: 'revalidation_failed', err: error }, 'key set check failed unexpectedly; will retry'),
   );
   logger.info(
-    { event: 'starting', store: store.location, revalidateMs: config.revalidateMs, maxAgeSeconds: config.maxAgeSeconds },
+    {
+      event: 'starting',
+      store: store.location,
+      revalidateMs: config.revalidateMs,
+      maxAgeSeconds: config.maxAgeSeconds,
+      ...(resource === 'set' && { discoveryIssuer: config.discovery?.issuer ?? null }),
+    },
     `${functionName} starting`,
   );
   const handler = createServingHandler({
@@ -58,6 +64,7 @@ export function startServingFunction(functionName: string, resource: ServedResou
     policy: config,
     retryAfterSeconds: Math.max(1, Math.ceil(config.revalidateMs / 1000)),
     logger,
+    discovery: resource === 'set' ? config.discovery : undefined,
     afterServed: () => {
       // After the answer is out: the load blocks the event loop while pino's code runs.
       if (!logger.loaded) setImmediate(() => void logger.load());

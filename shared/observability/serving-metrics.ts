@@ -4,7 +4,8 @@ import { REFUSAL_REASONS, type RefusalReason } from '../jwks/errors.js';
 import { STORE_PROBLEMS, type KeySetCacheEvents, type StoreProblem } from '../serving/metrics-port.js';
 import type { KeySetSnapshot } from '../serving/key-set-cache.js';
 
-export type Route = 'jwks' | 'jwk' | 'healthz' | 'readyz' | 'metrics' | 'other';
+/** jwk_pem and jwk_crt: /jwk/{kid}.pem and /jwk/{kid}.crt; discovery: /.well-known/openid-configuration. */
+export type Route = 'jwks' | 'jwk' | 'jwk_pem' | 'jwk_crt' | 'discovery' | 'healthz' | 'readyz' | 'metrics' | 'other';
 
 /** Answers of one route and status since the last scrape, added to jwks_http_requests_total when scraped. */
 interface UnscrapedCount {
