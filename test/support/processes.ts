@@ -81,13 +81,15 @@ export interface StartOptions {
   readonly gid?: number;
   /** Run the bundle from this copy (readableBundleCopy()) instead of the checkout. */
   readonly bundleCopy?: string;
+  /** Listen on this port (from freePort()) when the environment must name it, as JWKS_ISSUER does; else a free one. */
+  readonly port?: number;
 }
 
 const SERVING_TARGETS: readonly string[] = ['jwks-get', 'jwk-get'];
 
 /** Runs the function, bundled (dist/bundle, what the image runs) or on functions-framework (dist/functions), with only the environment given; `npm test` builds both. */
 export async function startFunction(options: StartOptions): Promise<RunningFunction> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const nodeOptions = options.host === 'lean' ? manifestNodeOptions(options.target) : undefined;
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...(nodeOptions !== undefined && { NODE_OPTIONS: nodeOptions }), ...options.env };
   const child = spawn(process.execPath, hostArgs(options.host, options.target, port, options.bundleCopy), {
