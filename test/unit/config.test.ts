@@ -78,3 +78,61 @@ describe('loadServingConfig', () => {
     expect(problems.join()).not.toContain('hunter2');
   });
 });
+
+describe('JWKS_ISSUER and JWKS_PUBLIC_URL (discovery)', () => {
+  const ISSUER = 'https://auth.bank.example';
+  const PUBLIC_URL = 'https://partners.bank.example/jwks';
+
+  it('leave discovery off when neither is set', () => {
+    expect(loadServingConfig({}, '/srv/app').discovery).toBeUndefined();
+    expect(loadServingConfig({ JWKS_ISSUER: ' ', JWKS_PUBLIC_URL: '' }, '/srv/app').discovery).toBeUndefined();
+  });
+
+  it.each([
+    [ISSUER, PUBLIC_URL],
+    // Kept exactly as given: clients compare the issuer to `iss` character for character.
+    ['https://auth.bank.example/', PUBLIC_URL],
+    ['https://bank.example/oidc/partners', 'https://bank.example:8443/keys/jwks.json'],
+    ['http://localhost:8080', 'http://127.0.0.1:8080/jwks'],
+    ['http://[::1]:9000', 'http://[::1]:9000/jwks'],
+  ])('turn discovery on with issuer %s and jwks_uri %s', (issuer, jwksUri) => {
+    expect(loadServingConfig({ JWKS_ISSUER: issuer, JWKS_PUBLIC_URL: jwksUri }, '/srv/app').discovery).toEqual({ issuer, jwksUri });
+  });
+
+  it('refuse one without the other, naming the missing one', () => {
+    expect(problemsOf({ JWKS_ISSUER: ISSUER })).toEqual([expect.stringMatching(/^JWKS_PUBLIC_URL must be set when JWKS_ISSUER is/)]);
+    expect(problemsOf({ JWKS_PUBLIC_URL: PUBLIC_URL })).toEqual([expect.stringMatching(/^JWKS_ISSUER must be set when JWKS_PUBLIC_URL is/)]);
+  });
+
+  it.each([
+    ['JWKS_ISSUER', 'http://auth.bank.example', /must use https/],
+    ['JWKS_ISSUER', 'auth.bank.example', /absolute https/],
+    ['JWKS_ISSUER', '/issuer', /absolute https/],
+    ['JWKS_ISSUER', 'ftp://auth.bank.example', /absolute https/],
+    ['JWKS_ISSUER', 'https://auth.bank.example?tenant=1', /query/],
+    ['JWKS_ISSUER', 'https://auth.bank.example#x', /fragment/],
+    ['JWKS_PUBLIC_URL', 'http://10.0.0.5/jwks', /must use https/],
+    ['JWKS_PUBLIC_URL', 'https://partners.bank.example/jwks?v=2', /query/],
+    ['JWKS_PUBLIC_URL', 'https://partners.bank.example/jwks#', /fragment/],
+  ])('refuse %s=%s', (name, value, reason) => {
+    const env = { JWKS_ISSUER: ISSUER, JWKS_PUBLIC_URL: PUBLIC_URL, [name]: value };
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${name} `));
+    expect(problems[0]).toMatch(reason);
+  });
+
+  it('refuse a URL with credentials without echoing them', () => {
+    const [problem] = problemsOf({ JWKS_ISSUER: ISSUER, JWKS_PUBLIC_URL: 'https://user:s3cret-value@partners.bank.example/jwks' });
+    expect(problem).toMatch(/^JWKS_PUBLIC_URL must not embed credentials/);
+    expect(problem).not.toContain('s3cret');
+  });
+
+  it('are refused with the other bad variables in one error', () => {
+    expect(problemsOf({ JWKS_ISSUER: 'http://auth.bank.example', JWKS_PUBLIC_URL: 'nope', JWKS_MAX_AGE: '-1' }).map((problem) => problem.split(' ')[0])).toEqual([
+      'JWKS_MAX_AGE',
+      'JWKS_ISSUER',
+      'JWKS_PUBLIC_URL',
+    ]);
+  });
+});
