@@ -575,9 +575,9 @@ const objectStoreWiring: Policy = (objects) => {
 
 const storeWiring: Policy = (objects, target) => (target === 'pvc' ? pvcStoreWiring(objects, target) : objectStoreWiring(objects, target));
 
-const PARTNER_PATHS = ['/jwks', '/jwk/'];
+const PARTNER_PATHS = ['/jwks', '/jwk/', '/.well-known/openid-configuration'];
 
-/** Only /jwks and /jwk/ leave the cluster: /metrics, /healthz and /readyz share the port. */
+/** Only /jwks, /jwk/ and discovery leave the cluster: /metrics, /healthz and /readyz share the port. */
 const partnerRoutes: Policy = (objects) => {
   const routes = objects.filter((object) => object.apiVersion === 'route.openshift.io/v1' && object.kind === 'Route');
   const paths = routes.map((route) => {
@@ -714,7 +714,7 @@ const policies: Record<string, { readonly targets: readonly Target[]; readonly c
   'network policies deny by default and restrict egress': { targets: overlays, check: networkPolicies },
   'the store is wired per overlay': { targets: overlays, check: storeWiring },
   'serving replicas spread over zones, then nodes': { targets: overlays, check: servingSpread },
-  'partner routes expose /jwks and /jwk/ only': { targets: ['partner-routes'], check: partnerRoutes },
+  'partner routes expose /jwks, /jwk/ and discovery only': { targets: ['partner-routes'], check: partnerRoutes },
   'alerts exist and select metrics the code exposes': { targets: overlays, check: alerts },
 };
 
@@ -1320,16 +1320,22 @@ describe('policies', () => {
       flagged: /key-rotated: env JWKS_STORE overrides the jwks-store ConfigMap/,
     },
     'a partner route on /': {
-      policy: 'partner routes expose /jwks and /jwk/ only',
+      policy: 'partner routes expose /jwks, /jwk/ and discovery only',
       target: 'partner-routes',
       breaks: (objects) => void delete named<{ spec: { path?: string } }>(objects, 'Route', 'jwk-get-partners').spec.path,
       flagged: /Route\/jwk-get-partners: exposes \/$/,
     },
     'a partner route on /metrics': {
-      policy: 'partner routes expose /jwks and /jwk/ only',
+      policy: 'partner routes expose /jwks, /jwk/ and discovery only',
       target: 'partner-routes',
       breaks: (objects) => void (named<{ spec: { path?: string } }>(objects, 'Route', 'jwks-get-partners').spec.path = '/metrics'),
       flagged: /exposes \/metrics/,
+    },
+    'no partner route for discovery': {
+      policy: 'partner routes expose /jwks, /jwk/ and discovery only',
+      target: 'partner-routes',
+      breaks: (objects) => void (named<{ spec: { path?: string } }>(objects, 'Route', 'jwks-get-discovery-partners').spec.path = '/jwks'),
+      flagged: /0 routes for \/\.well-known\/openid-configuration; expected one/,
     },
     'serving replicas not spread over nodes': {
       policy: 'serving replicas spread over zones, then nodes',
