@@ -97,6 +97,11 @@ describe.each<BackendName>(['file', 's3'])('discovery and PEM on the %s store', 
         // The encryption key adds nothing; sorted, distinct.
         id_token_signing_alg_values_supported: ['ES256', 'PS256', 'RS256'],
       });
+      // From the configuration only: the request's Host and forwarding headers change nothing.
+      const spoofed = await rawRequest(jwks.url, '/.well-known/openid-configuration', {
+        headers: { Host: 'attacker.example', 'X-Forwarded-Host': 'attacker.example', 'X-Forwarded-Proto': 'http', Forwarded: 'host=attacker.example' },
+      });
+      expect(spoofed.body.equals(response.body)).toBe(true);
     });
 
     it('has the caching, validator and CORS rules of /jwks: ETag of its bytes, 304, HEAD, OPTIONS, 405', async () => {
