@@ -15,12 +15,32 @@ import * as client from 'openid-client';
 import type { PublicJwk } from '../../shared/jwks/validate.js';
 import { openBackend, publish, type BackendName, type TestBackend } from '../support/backends.js';
 import { certificateFor, derOf, testAuthority } from '../support/certificates.js';
+import { itIfInstalled } from '../support/dependencies.js';
 import { eventually, metricValue, rawRequest, type RawResponse } from '../support/http.js';
 import { ecKey, rsaKey, type TestKey } from '../support/keys.js';
+import { partnerDependencies, systemPython } from '../support/partner-clients.js';
 import { freePort, startFunction, type RunningFunction } from '../support/processes.js';
 
 const run = promisify(execFile);
 const CLIENT_ID = 'partner-app';
+const python = partnerDependencies();
+const pythonDiscovery = join(process.cwd(), 'test/clients/pyjwt_discovery.py');
+
+interface PythonAnswer {
+  readonly ok: boolean;
+  readonly kid?: string;
+  readonly claims?: Record<string, unknown>;
+  readonly algorithms?: string[];
+  readonly error?: string;
+}
+
+/** The Python partner of test/clients/pyjwt_discovery.py, given our issuer only. */
+async function pythonVerify(issuer: string, token: string): Promise<PythonAnswer> {
+  const args = [pythonDiscovery, `--issuer=${issuer}`, `--audience=${CLIENT_ID}`, `--token=${token}`];
+  // Only PATH: no proxy variables (urllib honours them).
+  const { stdout } = await run(systemPython, args, { env: { PATH: '/usr/bin:/bin' }, timeout: 20_000 });
+  return JSON.parse(stdout) as PythonAnswer;
+}
 
 function etagOf(bytes: Buffer): string {
   return `"${createHash('sha256').update(bytes).digest('base64url')}"`;
@@ -148,6 +168,15 @@ describe.each<BackendName>(['file', 's3'])('discovery and PEM on the %s store', 
         code: 'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
         cause: { cause: { claim: 'iss' } },
       });
+    });
+
+    itIfInstalled('lets PyJWT find the keys through discovery (PyJWKClient on the discovered jwks_uri)', python.ok ? [] : python.missing, python.ok ? '' : python.install, async () => {
+      for (const key of [rs256, ps256, es256]) {
+        const answer = await pythonVerify(issuer, await idToken(key, issuer, 'n'));
+        expect(answer).toMatchObject({ ok: true, kid: key.jwk.kid, claims: { iss: issuer, sub: 'customer-42' }, algorithms: ['ES256', 'PS256', 'RS256'] });
+      }
+      // A token from another issuer is refused by the same partner.
+      expect((await pythonVerify(issuer, await idToken(es256, 'https://elsewhere.example', 'n'))).error).toMatch(/^InvalidIssuerError/);
     });
 
     it('follows the served set: a new set brings its algorithms and a new ETag', async () => {
