@@ -40,7 +40,7 @@ const PROBE_METHODS = 'GET, HEAD';
 const KEY_PATH_PREFIX = '/jwk/';
 const SET_TYPE = 'application/jwk-set+json';
 const KEY_TYPE = 'application/jwk+json';
-export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+const DISCOVERY_PATH = '/.well-known/openid-configuration';
 const DISCOVERY_TYPE = 'application/json';
 /** RFC 7468 PEM; the media type most tools know for a PEM public key. */
 const PEM_TYPE = 'application/x-pem-file';

@@ -30,6 +30,19 @@ describe('configuration at start', () => {
     expect(output).not.toContain('do-not-print-me');
   });
 
+  it('refuses discovery half configured, or on plain http to a remote host, naming the variable (exit 78)', async () => {
+    for (const [env, named] of [
+      [{ JWKS_ISSUER: 'https://auth.bank.example' }, 'JWKS_PUBLIC_URL must be set when JWKS_ISSUER is'],
+      [{ JWKS_ISSUER: 'http://auth.bank.example', JWKS_PUBLIC_URL: 'https://partners.bank.example/jwks' }, 'JWKS_ISSUER must use https://'],
+    ] as const) {
+      const { code, output } = await runToExit({ FUNCTION_TARGET: 'jwks-get', ...env });
+      expect(code).toBe(78);
+      const line = JSON.parse(output.trim().split('\n').pop()!) as { event: string; problems: string[] };
+      expect(line.event).toBe('config_refused');
+      expect(line.problems).toEqual([expect.stringContaining(named)]);
+    }
+  });
+
   it('refuses an unknown FUNCTION_TARGET without loading anything', async () => {
     const { code, output } = await runToExit({ FUNCTION_TARGET: '../../etc/passwd' });
     expect(code).toBe(78);
