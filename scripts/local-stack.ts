@@ -4,8 +4,8 @@
  *   CipherTrust Manager emulator  https://127.0.0.1:9443   (seeded; user admin / admin)
  *     └─ posts a CloudEvent on every key change to
  *   key-rotated                   http://127.0.0.1:8082/   publishes into ./data
- *   jwks-get                      http://127.0.0.1:8080/jwks
- *   jwk-get                       http://127.0.0.1:8081/jwk/{kid}
+ *   jwks-get                      http://127.0.0.1:8080/jwks, /.well-known/openid-configuration
+ *   jwk-get                       http://127.0.0.1:8081/jwk/{kid}, {kid}.pem, {kid}.crt
  *
  * The emulator's keys are new on every start, so the first publication is made with
  * `jwks-refresh --confirm-removal`: it replaces whatever set a previous run left in ./data.
@@ -102,7 +102,9 @@ if (first !== 0) {
   stopAll(1);
 } else {
   spawnFunction('key-rotated', ports.keyRotated, publisherEnv);
-  spawnFunction('jwks-get', ports.jwksGet, {});
+  // Discovery as a partner would see it, the issuer being jwks-get itself (loopback http is allowed).
+  const jwksGetUrl = `http://127.0.0.1:${ports.jwksGet}`;
+  spawnFunction('jwks-get', ports.jwksGet, { JWKS_ISSUER: jwksGetUrl, JWKS_PUBLIC_URL: `${jwksGetUrl}/jwks` });
   spawnFunction('jwk-get', ports.jwkGet, {});
   try {
     await Promise.all([waitForHealth(keyRotatedUrl), waitForHealth(`http://127.0.0.1:${ports.jwksGet}`), waitForHealth(`http://127.0.0.1:${ports.jwkGet}`)]);

@@ -152,6 +152,16 @@ describe('npm start (local stack)', () => {
         expect(leaf !== undefined && issuing !== undefined && leaf.verify(issuing.publicKey) && issuing.verify(root.publicKey)).toBe(true);
       }
       expect((await rawRequest(jwk, `/jwk/${set.keys[0]!.kid}`)).status).toBe(200);
+      // Discovery names jwks-get itself; every signing key has its PEM and certificate.
+      expect(JSON.parse((await rawRequest(jwks, '/.well-known/openid-configuration')).body.toString())).toEqual({
+        issuer: jwks,
+        jwks_uri: `${jwks}/jwks`,
+        id_token_signing_alg_values_supported: ['ES256', 'ES384', 'ES512', 'RS256'],
+      });
+      for (const key of set.keys.filter((candidate) => candidate.use === 'sig')) {
+        expect((await rawRequest(jwk, `/jwk/${key.kid}.pem`)).status).toBe(200);
+        expect((await rawRequest(jwk, `/jwk/${key.kid}.crt`)).status).toBe(200);
+      }
       const files = await readdir(join(cwd, 'data'));
       expect(files.sort()).toEqual([...set.keys.map((key) => `jwk-${key.kid}.json`), 'jwks-sources.json', 'jwks.json'].sort());
       for (const file of files) expect(await readFile(join(cwd, 'data', file), 'utf8')).not.toMatch(/"(d|p|q|dp|dq|qi)":/);
