@@ -9,6 +9,7 @@ import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CompactSign, SignJWT, compactVerify, importSPKI, importX509 } from 'jose';
 import * as client from 'openid-client';
@@ -24,7 +25,7 @@ import { freePort, startFunction, type RunningFunction } from '../support/proces
 const run = promisify(execFile);
 const CLIENT_ID = 'partner-app';
 const python = partnerDependencies();
-const pythonDiscovery = join(process.cwd(), 'test/clients/pyjwt_discovery.py');
+const pythonDiscovery = fileURLToPath(new URL('../clients/pyjwt_discovery.py', import.meta.url));
 
 interface PythonAnswer {
   readonly ok: boolean;
