@@ -32,7 +32,7 @@ interface Host {
 const LEAN: Host = {
   subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.cjs)",
   args: () => leanHostArgs(),
-  env: () => {
+  env: (): Record<string, string> => {
     const nodeOptions = manifestNodeOptions('jwks-get');
     return nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions };
   },
