@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KEY_SET_OBJECT } from '../../shared/store/store.js';
-import { freePort, leanHostArgs, manifestNodeOptions } from '../../test/support/processes.js';
+import { freePort, leanHostArgs, manifestNodeOptions, manifestNodeOptionsEnv } from '../../test/support/processes.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { check, type BenchOptions, type ScenarioResult } from '../lib/result.js';
@@ -32,10 +32,7 @@ interface Host {
 const LEAN: Host = {
   subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.cjs)",
   args: () => leanHostArgs(),
-  env: (): Record<string, string> => {
-    const nodeOptions = manifestNodeOptions('jwks-get');
-    return nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions };
-  },
+  env: () => manifestNodeOptionsEnv('jwks-get'),
 };
 const BARE: Host = { subject: 'bare node:http server (bench/lib/cold-bare-server.ts)', args: () => [resolve(repo, 'dist/bench/lib/cold-bare-server.js')] };
 const FRAMEWORK: Host = {

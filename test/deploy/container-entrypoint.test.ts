@@ -26,7 +26,7 @@ import {
   type Stage,
 } from '../support/containerfile.js';
 import { eventually, rawRequest } from '../support/http.js';
-import { freePort, manifestNodeOptions } from '../support/processes.js';
+import { freePort, manifestNodeOptionsEnv } from '../support/processes.js';
 import { ecKey, rsaKey, type TestKey } from '../support/keys.js';
 import { describeIfInstalled } from '../support/dependencies.js';
 import { asOpenShiftRuns, openShiftRunMissing, randomOpenShiftUid } from '../support/openshift-run.js';
@@ -362,11 +362,6 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     return { code: child.exitCode, signal: child.signalCode };
   }
 
-  function manifestEnv(target: string): Record<string, string> {
-    const nodeOptions = manifestNodeOptions(target);
-    return nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions };
-  }
-
   /** Runs the image's CMD from the layout (`node` is this test's node) and waits for /healthz. */
   async function start(
     target: string,
@@ -379,7 +374,7 @@ describe('the runtime stage, rebuilt from its COPY lines and run with its CMD', 
     const child = spawn(command, args, {
       cwd: layout,
       // With the NODE_OPTIONS its Knative manifest sets, as deployed: a flag Node refuses fails here.
-      env: imageEnv({ ...manifestEnv(target), FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1', ...env }),
+      env: imageEnv({ ...manifestNodeOptionsEnv(target), FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.add(child);
