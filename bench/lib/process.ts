@@ -9,7 +9,7 @@ import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, leanHostArgs, manifestNodeOptions, type HostKind } from '../../test/support/processes.js';
+import { freePort, leanHostArgs, manifestNodeOptionsEnv, type HostKind } from '../../test/support/processes.js';
 import { pollUntil } from './cold-timing.js';
 
 export interface BenchServer {
@@ -97,12 +97,11 @@ export async function startServingFunction(host: HostKind, target: ServedTarget,
  */
 export async function startLeanFunction(target: string, env: Record<string, string>, readyPath: string): Promise<BenchServer> {
   const port = await freePort();
-  const nodeOptions = manifestNodeOptions(target);
   return startServer({
     subject: `${target} (lean host)`,
     command: process.execPath,
     args: leanHostArgs(),
-    env: { ...baseEnv(), ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...baseEnv(), ...manifestNodeOptionsEnv(target), ...env, FUNCTION_TARGET: target, PORT: String(port), HOST: '127.0.0.1' },
     port,
     readyPath,
   });

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KEY_SET_OBJECT } from '../../shared/store/store.js';
-import { freePort, leanHostArgs } from '../../test/support/processes.js';
+import { freePort, leanHostArgs, manifestNodeOptions, manifestNodeOptionsEnv } from '../../test/support/processes.js';
 import { pollUntil, summary } from '../lib/cold-timing.js';
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { check, type BenchOptions, type ScenarioResult } from '../lib/result.js';
@@ -24,9 +24,16 @@ interface Host {
   readonly subject: string;
   /** Node arguments for a process that will listen on `port`. */
   args(port: number): string[];
+  /** Variables of its own beyond the common ones. */
+  readonly env?: () => Record<string, string>;
 }
 
-const LEAN: Host = { subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.cjs)", args: () => leanHostArgs() };
+/** As deployed: the image's CMD with the NODE_OPTIONS of jwks-get's manifest, whose flags a start pays for. */
+const LEAN: Host = {
+  subject: "jwks-get, lean host (the image's CMD: dist/bundle/main.cjs)",
+  args: () => leanHostArgs(),
+  env: () => manifestNodeOptionsEnv('jwks-get'),
+};
 const BARE: Host = { subject: 'bare node:http server (bench/lib/cold-bare-server.ts)', args: () => [resolve(repo, 'dist/bench/lib/cold-bare-server.js')] };
 const FRAMEWORK: Host = {
   subject: 'jwks-get, functions-framework host',
@@ -72,7 +79,7 @@ export async function runColdStart(options: BenchOptions): Promise<ScenarioResul
       targets: [check('cold start: lean host median / bare server median', ratio, '<=', TARGET_RATIO, 'x')],
       notes: [
         `spawn() to the first 200 on GET /jwks, polled every ${POLL_INTERVAL_MS} ms with a new connection (agent: false); ${options.coldStarts} starts per host, taking turns in a rotating order, after one uncounted warm-up start each`,
-        `key set: ${body.length} bytes (bench/lib/fixture.ts), file store; NODE_ENV=production, default settings otherwise; the functions-framework row has no target`,
+        `key set: ${body.length} bytes (bench/lib/fixture.ts), file store; NODE_ENV=production, default settings otherwise; the lean host with the image's CMD (${leanHostArgs().filter((arg) => arg.startsWith('-')).join(' ') || 'no node flag'}) and jwks-get's manifest NODE_OPTIONS (${manifestNodeOptions('jwks-get') ?? 'none'}); the functions-framework row has no target`,
         `median ratio lean / bare = ${ratio} (framework / bare = ${Math.round((median(FRAMEWORK) / median(BARE)) * 100) / 100})`,
       ],
     },
@@ -83,7 +90,7 @@ export async function runColdStart(options: BenchOptions): Promise<ScenarioResul
 async function timeStart(host: Host, env: Record<string, string>): Promise<number> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, host.args(port), { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, host.args(port), { env: { ...env, ...host.env?.(), PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -1,10 +1,16 @@
 /**
  * Issue 6, throughput (1) and memory (6), with issue 16's anchors: jwks-get and jwk-get on the lean
  * host under 50 connections, each against a bare node:http server sending the same bytes and the
- * same headers (its answer captured from the function once, just before its load), and against
- * the minimal bare node:http server (type and length only); nginx serving the same bytes and the
- * same two handlers on functions-framework's host are rows without target. One server at a time,
- * each warmed up before it is measured, while its resident memory is sampled for scenario 6.
+ * same headers (its answer captured from the function once, before any load), and against the
+ * minimal bare node:http server (type and length only); nginx serving the same bytes and the same
+ * two handlers on functions-framework's host are rows without target.
+ *
+ * The functions and their anchors are measured interleaved: all started and warmed up, then
+ * several rounds of a short load on each, one server at a time, in an order that rotates every
+ * round; a ratio is the median of the per-round ratios. On a shared machine one sequential run per
+ * server moved by 20-40% between neighbours (bench/README.md, "Node 24"): the machine's state
+ * changes between runs, and a round keeps a function and its anchor a few seconds apart. Each
+ * function's resident memory is sampled from its first measured round to its last, for scenario 6.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,7 +21,7 @@ import { KEY_SET_OBJECT } from '../../shared/store/store.js';
 import { captureResponse, serializeCapturedResponse, type CapturedResponse } from '../lib/captured-response.js';
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { defaultLoadTool, runLoad, type LoadResult } from '../lib/load.js';
-import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures } from '../lib/memory.js';
+import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures, type RssSampler } from '../lib/memory.js';
 import { nginxPath, startNginx } from '../lib/nginx.js';
 import { startBareNode, startSameResponseServer, startServingFunction, type BenchServer, type ServedTarget } from '../lib/process.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
@@ -39,13 +45,31 @@ interface Subject {
   readonly capturedAs?: ServedTarget;
 }
 
+/** Measured in interleaved rounds; the rest (functions-framework) once each, as references. */
+const INTERLEAVED: readonly SubjectKey[] = ['nginx', 'bare', 'jwks-lean', 'jwks-same', 'jwk-lean', 'jwk-same'];
+
 /** The lean function each same-response anchor is compared with. */
 const SAME_RESPONSE_OF: Partial<Record<SubjectKey, SubjectKey>> = { 'jwks-lean': 'jwks-same', 'jwk-lean': 'jwk-same' };
 
+/** Rounds of interleaved load, and seconds of load per server per round (after one warm-up each). */
+function roundsOf(options: BenchOptions): { rounds: number; seconds: number; warmUpSeconds: number } {
+  return options.quick ? { rounds: 2, seconds: 1, warmUpSeconds: 1 } : { rounds: 5, seconds: 4, warmUpSeconds: 2 };
+}
+
 interface Measured {
   readonly subject: string;
-  readonly load: LoadResult;
+  /** One load per round (a single one for the reference rows measured on their own). */
+  readonly loads: readonly LoadResult[];
   readonly rss: RssFigures;
+}
+
+/** A started server ready for its rounds. */
+interface Running {
+  readonly subject: Subject;
+  readonly server: BenchServer;
+  readonly url: string;
+  readonly loads: LoadResult[];
+  rss?: RssFigures;
 }
 
 export async function runThroughput(options: BenchOptions): Promise<ScenarioResult[]> {
@@ -57,12 +81,12 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
   const hasNginx = nginxPath() !== undefined;
   const keyPath = `/jwk/${key.kid}`;
   const keyBody = serializeKey(key);
-  // Each function's answer, asked once just before its load: its anchor sends exactly that.
+  // Each function's answer, asked once before any load: its anchor sends exactly that.
   const captured = new Map<ServedTarget, CapturedResponse>();
   const answers = await mkdtemp(join(tmpdir(), 'jwks-bench-answers-'));
   const sameResponse = async (target: ServedTarget): Promise<BenchServer> => {
     const answer = captured.get(target);
-    if (answer === undefined) throw new Error(`${target} was not measured, so there is no answer to send the same bytes as`);
+    if (answer === undefined) throw new Error(`${target} was not started, so there is no answer to send the same bytes as`);
     const file = join(answers, `${target}.json`);
     await writeFile(file, serializeCapturedResponse(answer));
     return startSameResponseServer(file, target);
@@ -78,12 +102,16 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
     { key: 'jwk-ff', isFunction: true, path: keyPath, expected: keyBody, start: () => startServingFunction('functions-framework', 'jwk-get', env) },
   ];
   const subjects = candidates.filter((subject) => hasNginx || subject.key !== 'nginx');
+  const plan = roundsOf(options);
   const loadBefore = loadavg()[0] ?? 0;
   const measured = new Map<SubjectKey, Measured>();
+  const orders: string[] = [];
   try {
-    for (const subject of subjects) {
-      const keep = subject.capturedAs === undefined ? undefined : (answer: CapturedResponse) => captured.set(subject.capturedAs as ServedTarget, answer);
-      measured.set(subject.key, await measure(subject, options, keep));
+    const interleaved = subjects.filter((subject) => INTERLEAVED.includes(subject.key));
+    const rounds = await measureInRounds(interleaved, options, plan, (target, answer) => captured.set(target, answer), orders);
+    for (const [subjectKey, result] of rounds) measured.set(subjectKey, result);
+    for (const subject of subjects.filter((candidate) => !INTERLEAVED.includes(candidate.key))) {
+      measured.set(subject.key, await measureOnce(subject, options, plan.warmUpSeconds));
     }
   } finally {
     await rm(directory, { recursive: true, force: true });
@@ -91,9 +119,12 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
   }
   const loadAfter = loadavg()[0] ?? 0;
 
+  /** Median over the rounds of this subject's req/s over the anchor's in the same round. */
   const ratio = (result: Measured, anchor: SubjectKey | undefined): number => {
-    const anchorRate = anchor === undefined ? undefined : measured.get(anchor)?.load.requestsPerSecond;
-    return anchorRate === undefined ? Number.NaN : Math.round((result.load.requestsPerSecond / anchorRate) * 100) / 100;
+    const anchorLoads = anchor === undefined ? undefined : measured.get(anchor)?.loads;
+    if (anchorLoads === undefined) return Number.NaN;
+    if (result.loads.length !== anchorLoads.length) return round(median(result.loads) / median(anchorLoads));
+    return round(medianOf(perRoundRatios(result.loads, anchorLoads)));
   };
   const rows: MeasuredRow[] = subjects.map((subject) => {
     const result = measured.get(subject.key) as Measured;
@@ -101,7 +132,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
     return {
       subject: result.subject,
       figures: {
-        ...loadFigures(result.load),
+        ...loadFigures(result.loads),
         ...(same === undefined ? {} : { ratio_to_same_response: ratio(result, same) }),
         ratio_to_bare: ratio(result, 'bare'),
         ratio_to_nginx: ratio(result, hasNginx ? 'nginx' : undefined),
@@ -109,20 +140,28 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
     };
   });
   const targets: TargetCheck[] = [];
-  for (const key of ['jwks-lean', 'jwk-lean'] as const) {
-    const result = measured.get(key) as Measured;
-    const same = measured.get(SAME_RESPONSE_OF[key] as SubjectKey) as Measured;
+  const perRound: string[] = [];
+  for (const leanKey of ['jwks-lean', 'jwk-lean'] as const) {
+    const result = measured.get(leanKey) as Measured;
+    const sameKey = SAME_RESPONSE_OF[leanKey] as SubjectKey;
+    const same = measured.get(sameKey) as Measured;
+    const bare = measured.get('bare') as Measured;
+    const errors = result.loads.reduce((sum, load) => sum + load.non2xx + load.errors, 0);
     targets.push(
-      check(`${result.subject}: req/s / ${same.subject} req/s`, ratio(result, SAME_RESPONSE_OF[key]), '>=', MIN_RATIO_TO_SAME_RESPONSE, 'x'),
-      check(`${result.subject}: req/s / minimal bare node:http req/s`, ratio(result, 'bare'), '>=', MIN_RATIO_TO_BARE, 'x'),
-      check(`${result.subject}: p99`, round(result.load.p99Ms), '<=', MAX_P99_MS, 'ms'),
-      check(`${result.subject}: non-2xx/3xx answers and socket errors`, result.load.non2xx + result.load.errors, '<=', 0, 'count'),
+      check(`${result.subject}: req/s / ${same.subject} req/s (median of ${result.loads.length} rounds)`, ratio(result, sameKey), '>=', MIN_RATIO_TO_SAME_RESPONSE, 'x'),
+      check(`${result.subject}: req/s / minimal bare node:http req/s (median of ${result.loads.length} rounds)`, ratio(result, 'bare'), '>=', MIN_RATIO_TO_BARE, 'x'),
+      check(`${result.subject}: p99 (median of ${result.loads.length} rounds)`, round(medianOf(result.loads.map((load) => load.p99Ms))), '<=', MAX_P99_MS, 'ms'),
+      check(`${result.subject}: non-2xx/3xx answers and socket errors`, errors, '<=', 0, 'count'),
+    );
+    const listed = (ratios: number[]): string => ratios.map((value) => `${round(value)}x`).join(', ');
+    perRound.push(
+      `${result.subject} per round: req/s ${result.loads.map((load) => Math.round(load.requestsPerSecond)).join(', ')}; p99 ${result.loads.map((load) => `${round(load.p99Ms)}`).join(', ')} ms; to its same-answer anchor ${listed(perRoundRatios(result.loads, same.loads))}; to the minimal server ${listed(perRoundRatios(result.loads, bare.loads))}`,
     );
   }
   const functions = subjects.filter((subject) => subject.isFunction).map((subject) => measured.get(subject.key) as Measured);
   const lean = [measured.get('jwks-lean'), measured.get('jwk-lean')] as Measured[];
   const common = [
-    `load: ${tool}${tool === 'wrk' ? ' -t1' : ''}, ${options.connections} connections, ${options.loadSeconds} s per server after a ${warmUpSeconds(options)} s warm-up; one server at a time, the load generator in its own process`,
+    `load: ${tool}${tool === 'wrk' ? ' -t1' : ''}, ${options.connections} connections; nginx, the bare servers and the lean functions interleaved: each warmed up ${plan.warmUpSeconds} s, then ${plan.rounds} rounds of ${plan.seconds} s per server, one server at a time, the order rotating each round (${orders.join('; ')}); functions-framework rows: one ${options.loadSeconds} s run each after a warm-up, afterwards; the load generator in its own process`,
     `key set: ${body.length} bytes (bench/lib/fixture.ts) in a file store; jwk-get asked for /jwk/<kid of one RSA key> (${serializeKey(key).length} bytes); NODE_ENV=production, default settings (LOG_LEVEL info)`,
     ...(hasNginx ? [] : ['nginx is not installed (apt-get install nginx-light): no nginx row, so no ratio to nginx (printed only, no target)']),
     `1-minute load average of the machine: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores; other work on the machine skews every figure)`,
@@ -134,7 +173,9 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       targets,
       notes: [
         ...common,
-        `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function just before its load, the ordinary way (writeHead with an object, end with a Buffer); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row)`,
+        `figures of the interleaved rows: req_per_s, p50/p99/p999 are medians over the rounds, requests, non2xx and socket_errors sums, ratios the median of the per-round ratios (each round's req/s over the anchor's in the same round); req_per_s_round_<n> is each round's`,
+        ...perRound,
+        `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function before any load, the ordinary way (writeHead with an object, end with a Buffer); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row)`,
         `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); nginx and functions-framework rows have no target`,
         tool === 'wrk'
           ? 'non2xx: answers with status > 399 (wrk summary.errors.status); socket_errors: connect + read + write + timeout (2 s)'
@@ -150,36 +191,82 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       targets: lean.map((result) => check(`${result.subject}: peak RSS under load`, result.rss.peakMb, '<=', MEMORY_LIMIT_MIB, 'MiB')),
       notes: [
         ...common,
-        'peak_rss_mb: highest VmRSS of /proc/<pid>/status, sampled every 200 ms during the measured load; vm_hwm_mb: VmHWM (the kernel\'s peak since start) at the end; MB here = MiB; the limit is 100 MB = 10^8 bytes = 95.4 MiB',
+        `peak_rss_mb: highest VmRSS of /proc/<pid>/status, sampled every 200 ms from the start of the first measured round to the end of the last (lean functions: ${plan.rounds * plan.seconds} s of load in all); vm_hwm_mb: VmHWM (the kernel's peak since start) at the end; MB here = MiB; the limit is 100 MB = 10^8 bytes = 95.4 MiB`,
         'targets on the lean host (what production runs); the functions-framework rows have no target. key-rotated is measured by the publication scenarios, not here',
       ],
     },
   ];
 }
 
-function warmUpSeconds(options: BenchOptions): number {
-  return options.quick ? 1 : 2;
+/**
+ * Starts every subject (a function before its same-answer anchor, whose answer it provides),
+ * warms each up, then runs the rounds; stops them all whatever happens.
+ */
+async function measureInRounds(
+  subjects: readonly Subject[],
+  options: BenchOptions,
+  plan: { rounds: number; seconds: number; warmUpSeconds: number },
+  keepAnswer: (target: ServedTarget, answer: CapturedResponse) => void,
+  orders: string[],
+): Promise<Map<SubjectKey, Measured>> {
+  const running: Running[] = [];
+  const samplers = new Map<SubjectKey, RssSampler>();
+  try {
+    for (const subject of subjects) {
+      const server = await subject.start();
+      const url = server.url + subject.path;
+      running.push({ subject, server, url, loads: [] });
+      await assertServes(url, subject.expected, server.subject);
+      if (subject.capturedAs !== undefined) keepAnswer(subject.capturedAs, await captureResponse(url));
+    }
+    for (const entry of running) await runLoad({ url: entry.url, connections: options.connections, seconds: plan.warmUpSeconds });
+    for (const entry of running) samplers.set(entry.subject.key, sampleRss(entry.server.pid));
+    for (let index = 0; index < plan.rounds; index++) {
+      const order = running.map((_, position) => running[(position + index) % running.length] as Running);
+      orders.push(`round ${index + 1}: ${order.map((entry) => entry.subject.key).join(' ')}`);
+      for (const entry of order) entry.loads.push(await runLoad({ url: entry.url, connections: options.connections, seconds: plan.seconds }));
+    }
+    for (const entry of running) entry.rss = samplers.get(entry.subject.key)?.stop();
+  } finally {
+    for (const sampler of samplers.values()) sampler.stop();
+    await Promise.all(running.map((entry) => entry.server.stop()));
+  }
+  return new Map(running.map((entry) => [entry.subject.key, { subject: entry.server.subject, loads: entry.loads, rss: entry.rss as RssFigures }]));
 }
 
-async function measure(subject: Subject, options: BenchOptions, keepAnswer?: (answer: CapturedResponse) => void): Promise<Measured> {
+/** A reference row: one warm-up, one run of options.loadSeconds. */
+async function measureOnce(subject: Subject, options: BenchOptions, warmUpSeconds: number): Promise<Measured> {
   const server = await subject.start();
   try {
     const url = server.url + subject.path;
     await assertServes(url, subject.expected, server.subject);
-    if (keepAnswer !== undefined) keepAnswer(await captureResponse(url));
-    await runLoad({ url, connections: options.connections, seconds: warmUpSeconds(options) });
+    await runLoad({ url, connections: options.connections, seconds: warmUpSeconds });
     const sampler = sampleRss(server.pid);
     let load: LoadResult;
+    let rss: RssFigures;
     try {
       load = await runLoad({ url, connections: options.connections, seconds: options.loadSeconds });
-    } catch (error) {
-      sampler.stop();
-      throw error;
+    } finally {
+      rss = sampler.stop();
     }
-    return { subject: server.subject, load, rss: sampler.stop() };
+    return { subject: server.subject, loads: [load], rss };
   } finally {
     await server.stop();
   }
+}
+
+function perRoundRatios(loads: readonly LoadResult[], anchorLoads: readonly LoadResult[]): number[] {
+  return loads.map((load, index) => load.requestsPerSecond / ((anchorLoads[index] as LoadResult).requestsPerSecond));
+}
+
+function median(loads: readonly LoadResult[]): number {
+  return medianOf(loads.map((load) => load.requestsPerSecond));
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 async function assertServes(url: string, expected: Buffer, subject: string): Promise<void> {
@@ -190,18 +277,20 @@ async function assertServes(url: string, expected: Buffer, subject: string): Pro
   }
 }
 
-function loadFigures(load: LoadResult): Record<string, number> {
+function loadFigures(loads: readonly LoadResult[]): Record<string, number> {
+  const medianField = (pick: (load: LoadResult) => number): number => medianOf(loads.map(pick));
   return {
-    req_per_s: load.requestsPerSecond,
-    p50_ms: round(load.p50Ms),
-    p99_ms: round(load.p99Ms),
-    p999_ms: round(load.p999Ms),
-    requests: load.requests,
-    non2xx: load.non2xx,
-    socket_errors: load.errors,
+    req_per_s: Math.round(medianField((load) => load.requestsPerSecond)),
+    p50_ms: round(medianField((load) => load.p50Ms)),
+    p99_ms: round(medianField((load) => load.p99Ms)),
+    p999_ms: round(medianField((load) => load.p999Ms)),
+    requests: loads.reduce((sum, load) => sum + load.requests, 0),
+    non2xx: loads.reduce((sum, load) => sum + load.non2xx, 0),
+    socket_errors: loads.reduce((sum, load) => sum + load.errors, 0),
+    ...(loads.length > 1 ? Object.fromEntries(loads.map((load, index) => [`req_per_s_round_${index + 1}`, Math.round(load.requestsPerSecond)])) : {}),
   };
 }
 
-function round(milliseconds: number): number {
-  return Math.round(milliseconds * 100) / 100;
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
 }

@@ -40,6 +40,12 @@ export function manifestNodeOptions(target: string): string | undefined {
   return undefined;
 }
 
+/** `{ NODE_OPTIONS }` as a function's manifest sets it, or nothing: to spread into a process's environment. */
+export function manifestNodeOptionsEnv(target: string): Record<string, string> {
+  const nodeOptions = manifestNodeOptions(target);
+  return nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions };
+}
+
 /** Where the image keeps the bundle, relative to its app root and to this repository. */
 const BUNDLE_DIR = 'dist/bundle';
 
