@@ -122,15 +122,18 @@ export async function startBareNode(bodyFile: string): Promise<BenchServer> {
 
 /**
  * The anchor that sends a function's own answer (bench/lib/same-response-server.ts); `responseFile`
- * holds serializeCapturedResponse's output.
+ * holds serializeCapturedResponse's output. It runs under the function's own V8 flags (the image
+ * CMD's and its manifest's NODE_OPTIONS), so that our code is the only difference between the two:
+ * without them, the anchor grew a young generation up to sixteen times the function's.
  */
 export async function startSameResponseServer(responseFile: string, of: ServedTarget): Promise<BenchServer> {
   const port = await freePort();
+  const v8Flags = leanHostArgs().filter((arg) => arg.startsWith('-'));
   return startServer({
-    subject: `bare node:http, ${of}'s bytes and headers`,
+    subject: `bare node:http, ${of}'s bytes and headers and V8 flags`,
     command: process.execPath,
-    args: [fileURLToPath(new URL('./same-response-server.js', import.meta.url))],
-    env: { ...baseEnv(), ANCHOR_RESPONSE: responseFile, PORT: String(port), HOST: '127.0.0.1' },
+    args: [...v8Flags, fileURLToPath(new URL('./same-response-server.js', import.meta.url))],
+    env: { ...baseEnv(), ...manifestNodeOptionsEnv(of), ANCHOR_RESPONSE: responseFile, PORT: String(port), HOST: '127.0.0.1' },
     port,
     readyPath: '/',
   });

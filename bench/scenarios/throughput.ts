@@ -175,7 +175,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
         ...common,
         `figures of the interleaved rows: req_per_s, p50/p99/p999 are medians over the rounds, requests, non2xx and socket_errors sums, ratios the median of the per-round ratios (each round's req/s over the anchor's in the same round); req_per_s_round_<n> is each round's`,
         ...perRound,
-        `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function before any load, the ordinary way (writeHead with an object, end with a Buffer); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row)`,
+        `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function before any load, the ordinary way (writeHead with an object, end with a Buffer), under the function's own V8 flags (CMD and manifest NODE_OPTIONS); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row), with Node's defaults`,
         `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); nginx and functions-framework rows have no target`,
         tool === 'wrk'
           ? 'non2xx: answers with status > 399 (wrk summary.errors.status); socket_errors: connect + read + write + timeout (2 s)'
