@@ -9,8 +9,14 @@
  * several rounds of a short load on each, one server at a time, in an order that rotates every
  * round; a ratio is the median of the per-round ratios. On a shared machine one sequential run per
  * server moved by 20-40% between neighbours (bench/README.md, "Node 24"): the machine's state
- * changes between runs, and a round keeps a function and its anchor a few seconds apart. Each
- * function's resident memory is sampled from its first measured round to its last, for scenario 6.
+ * changes between runs, and a round keeps a function and its anchor a few seconds apart.
+ *
+ * Each function runs right beside its same-answer anchor in every round, first in one round and
+ * second in the next: on this kind of VM req/s moved from 24k to 45k between 4 s rounds at a load
+ * average of 0.1 (the hypervisor's other tenants), and the server's CPU time per request (printed
+ * beside) moved with it, so only neighbours in time compare, and a median over many rounds.
+ * Each function's resident memory is sampled from its first measured round to its last, for
+ * scenario 6.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,6 +28,7 @@ import { captureResponse, serializeCapturedResponse, type CapturedResponse } fro
 import { fileStoreWith, productionLikeKeys } from '../lib/fixture.js';
 import { defaultLoadTool, runLoad, type LoadResult } from '../lib/load.js';
 import { MEMORY_LIMIT_MIB, sampleRss, type RssFigures, type RssSampler } from '../lib/memory.js';
+import { processCpuMs } from '../lib/publisher-proc.js';
 import { nginxPath, startNginx } from '../lib/nginx.js';
 import { startBareNode, startSameResponseServer, startServingFunction, type BenchServer, type ServedTarget } from '../lib/process.js';
 import { check, type BenchOptions, type MeasuredRow, type ScenarioResult, type TargetCheck } from '../lib/result.js';
@@ -53,13 +60,15 @@ const SAME_RESPONSE_OF: Partial<Record<SubjectKey, SubjectKey>> = { 'jwks-lean':
 
 /** Rounds of interleaved load, and seconds of load per server per round (after one warm-up each). */
 function roundsOf(options: BenchOptions): { rounds: number; seconds: number; warmUpSeconds: number } {
-  return options.quick ? { rounds: 2, seconds: 1, warmUpSeconds: 1 } : { rounds: 5, seconds: 4, warmUpSeconds: 2 };
+  return options.quick ? { rounds: 2, seconds: 1, warmUpSeconds: 1 } : { rounds: 9, seconds: 3, warmUpSeconds: 2 };
 }
 
 interface Measured {
   readonly subject: string;
   /** One load per round (a single one for the reference rows measured on their own). */
   readonly loads: readonly LoadResult[];
+  /** Per round: the server's CPU time per request (µs); undefined for nginx (its worker is not the pid we hold). */
+  readonly cpuUsPerRequest: readonly (number | undefined)[];
   readonly rss: RssFigures;
 }
 
@@ -69,6 +78,7 @@ interface Running {
   readonly server: BenchServer;
   readonly url: string;
   readonly loads: LoadResult[];
+  readonly cpuUsPerRequest: (number | undefined)[];
   rss?: RssFigures;
 }
 
@@ -126,13 +136,22 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
     if (result.loads.length !== anchorLoads.length) return round(median(result.loads) / median(anchorLoads));
     return round(medianOf(perRoundRatios(result.loads, anchorLoads)));
   };
+  /** Median over the rounds of the anchor's CPU per request over this subject's (NaN without both). */
+  const cpuRatio = (result: Measured, anchor: SubjectKey): number => {
+    const anchorCpu = measured.get(anchor)?.cpuUsPerRequest ?? [];
+    const ratios = perRoundCpuRatios(result.cpuUsPerRequest, anchorCpu).filter((value) => !Number.isNaN(value));
+    return ratios.length === 0 || ratios.length !== result.cpuUsPerRequest.length ? Number.NaN : round(medianOf(ratios));
+  };
   const rows: MeasuredRow[] = subjects.map((subject) => {
     const result = measured.get(subject.key) as Measured;
     const same = SAME_RESPONSE_OF[subject.key];
+    const cpu = result.cpuUsPerRequest.filter((value): value is number => value !== undefined);
     return {
       subject: result.subject,
       figures: {
         ...loadFigures(result.loads),
+        ...(cpu.length === 0 ? {} : { cpu_us_per_request: round(medianOf(cpu)) }),
+        ...(same === undefined ? {} : { cpu_ratio_to_same_response: cpuRatio(result, same), cpu_ratio_to_bare: cpuRatio(result, 'bare') }),
         ...(same === undefined ? {} : { ratio_to_same_response: ratio(result, same) }),
         ratio_to_bare: ratio(result, 'bare'),
         ratio_to_nginx: ratio(result, hasNginx ? 'nginx' : undefined),
@@ -154,14 +173,15 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       check(`${result.subject}: non-2xx/3xx answers and socket errors`, errors, '<=', 0, 'count'),
     );
     const listed = (ratios: number[]): string => ratios.map((value) => `${round(value)}x`).join(', ');
+    const micros = (values: readonly (number | undefined)[]): string => values.map((value) => (value === undefined ? '?' : `${round(value)}`)).join(', ');
     perRound.push(
-      `${result.subject} per round: req/s ${result.loads.map((load) => Math.round(load.requestsPerSecond)).join(', ')}; p99 ${result.loads.map((load) => `${round(load.p99Ms)}`).join(', ')} ms; to its same-answer anchor ${listed(perRoundRatios(result.loads, same.loads))}; to the minimal server ${listed(perRoundRatios(result.loads, bare.loads))}`,
+      `${result.subject} per round: CPU per request ${micros(result.cpuUsPerRequest)} µs (its same-answer anchor ${micros(same.cpuUsPerRequest)}, the minimal server ${micros(bare.cpuUsPerRequest)}): requests per CPU second to its anchor ${listed(perRoundCpuRatios(result.cpuUsPerRequest, same.cpuUsPerRequest))}, to the minimal server ${listed(perRoundCpuRatios(result.cpuUsPerRequest, bare.cpuUsPerRequest))}; req/s ${result.loads.map((load) => Math.round(load.requestsPerSecond)).join(', ')}; p99 ${result.loads.map((load) => `${round(load.p99Ms)}`).join(', ')} ms; req/s to its same-answer anchor ${listed(perRoundRatios(result.loads, same.loads))}, to the minimal server ${listed(perRoundRatios(result.loads, bare.loads))}`,
     );
   }
   const functions = subjects.filter((subject) => subject.isFunction).map((subject) => measured.get(subject.key) as Measured);
   const lean = [measured.get('jwks-lean'), measured.get('jwk-lean')] as Measured[];
   const common = [
-    `load: ${tool}${tool === 'wrk' ? ' -t1' : ''}, ${options.connections} connections; nginx, the bare servers and the lean functions interleaved: each warmed up ${plan.warmUpSeconds} s, then ${plan.rounds} rounds of ${plan.seconds} s per server, one server at a time, the order rotating each round (${orders.join('; ')}); functions-framework rows: one ${options.loadSeconds} s run each after a warm-up, afterwards; the load generator in its own process`,
+    `load: ${tool}${tool === 'wrk' ? ' -t1' : ''}, ${options.connections} connections; nginx, the bare servers and the lean functions interleaved: each warmed up ${plan.warmUpSeconds} s, then ${plan.rounds} rounds of ${plan.seconds} s per server, one server at a time, each function beside its same-answer anchor (first in even rounds, second in odd ones), the groups rotating each round (${orders.join('; ')}); functions-framework rows: one ${options.loadSeconds} s run each after a warm-up, afterwards; the load generator in its own process`,
     `key set: ${body.length} bytes (bench/lib/fixture.ts) in a file store; jwk-get asked for /jwk/<kid of one RSA key> (${serializeKey(key).length} bytes); NODE_ENV=production, default settings (LOG_LEVEL info)`,
     ...(hasNginx ? [] : ['nginx is not installed (apt-get install nginx-light): no nginx row, so no ratio to nginx (printed only, no target)']),
     `1-minute load average of the machine: ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (2 cores; other work on the machine skews every figure)`,
@@ -173,7 +193,7 @@ export async function runThroughput(options: BenchOptions): Promise<ScenarioResu
       targets,
       notes: [
         ...common,
-        `figures of the interleaved rows: req_per_s, p50/p99/p999 are medians over the rounds, requests, non2xx and socket_errors sums, ratios the median of the per-round ratios (each round's req/s over the anchor's in the same round); req_per_s_round_<n> is each round's`,
+        `figures of the interleaved rows: req_per_s, p50/p99/p999 are medians over the rounds, requests, non2xx and socket_errors sums, ratios the median of the per-round ratios (each within one round); cpu_us_per_request: the server process's CPU time (utime + stime, /proc/<pid>/stat, all its threads) over the requests wrk counted, median over the rounds; cpu_ratio_*: the anchor's CPU per request over the function's (requests per CPU second; printed); ratio_*: req/s over the anchor's (the targets); req_per_s_round_<n> is each round's`,
         ...perRound,
         `anchors: "same response" is a bare node:http server sending the function's own answer (status, header lines in order and case, body, keep-alive timeout), asked of the function before any load, the ordinary way (writeHead with an object, end with a Buffer), under the function's own V8 flags (CMD and manifest NODE_OPTIONS); "bare" is the minimal one (bench/lib/cold-bare-server.ts: type and length only, jwks-get's body, also for the jwk row), with Node's defaults`,
         `nginx: 1 worker, static file with sendfile, access_log off, keepalive_requests 1000000 (node's servers have no per-connection limit either); nginx and functions-framework rows have no target`,
@@ -215,23 +235,45 @@ async function measureInRounds(
     for (const subject of subjects) {
       const server = await subject.start();
       const url = server.url + subject.path;
-      running.push({ subject, server, url, loads: [] });
+      running.push({ subject, server, url, loads: [], cpuUsPerRequest: [] });
       await assertServes(url, subject.expected, server.subject);
       if (subject.capturedAs !== undefined) keepAnswer(subject.capturedAs, await captureResponse(url));
     }
     for (const entry of running) await runLoad({ url: entry.url, connections: options.connections, seconds: plan.warmUpSeconds });
     for (const entry of running) samplers.set(entry.subject.key, sampleRss(entry.server.pid));
     for (let index = 0; index < plan.rounds; index++) {
-      const order = running.map((_, position) => running[(position + index) % running.length] as Running);
+      const order = roundOrder(running, index);
       orders.push(`round ${index + 1}: ${order.map((entry) => entry.subject.key).join(' ')}`);
-      for (const entry of order) entry.loads.push(await runLoad({ url: entry.url, connections: options.connections, seconds: plan.seconds }));
+      for (const entry of order) {
+        const cpuBefore = entry.subject.key === 'nginx' ? undefined : await processCpuMs(entry.server.pid);
+        const load = await runLoad({ url: entry.url, connections: options.connections, seconds: plan.seconds });
+        const cpuAfter = cpuBefore === undefined ? undefined : await processCpuMs(entry.server.pid);
+        entry.loads.push(load);
+        entry.cpuUsPerRequest.push(cpuBefore === undefined || cpuAfter === undefined || load.requests === 0 ? undefined : ((cpuAfter - cpuBefore) * 1000) / load.requests);
+      }
     }
     for (const entry of running) entry.rss = samplers.get(entry.subject.key)?.stop();
   } finally {
     for (const sampler of samplers.values()) sampler.stop();
     await Promise.all(running.map((entry) => entry.server.stop()));
   }
-  return new Map(running.map((entry) => [entry.subject.key, { subject: entry.server.subject, loads: entry.loads, rss: entry.rss as RssFigures }]));
+  return new Map(running.map((entry) => [entry.subject.key, { subject: entry.server.subject, loads: entry.loads, cpuUsPerRequest: entry.cpuUsPerRequest, rss: entry.rss as RssFigures }]));
+}
+
+/**
+ * One round's order: each same-answer anchor stays beside its function (after it in even rounds,
+ * before it in odd ones), and the groups rotate by one every round.
+ */
+function roundOrder(running: readonly Running[], index: number): Running[] {
+  const groups: Running[][] = [];
+  for (const entry of running) {
+    const partnerOf = Object.entries(SAME_RESPONSE_OF).find(([, anchor]) => anchor === entry.subject.key)?.[0];
+    const group = partnerOf === undefined ? undefined : groups.find((candidate) => candidate[0]?.subject.key === partnerOf);
+    if (group === undefined) groups.push([entry]);
+    else group.push(entry);
+  }
+  const rotated = groups.map((_, position) => groups[(position + index) % groups.length] as Running[]);
+  return rotated.flatMap((group) => (index % 2 === 1 ? [...group].reverse() : group));
 }
 
 /** A reference row: one warm-up, one run of options.loadSeconds. */
@@ -249,10 +291,18 @@ async function measureOnce(subject: Subject, options: BenchOptions, warmUpSecond
     } finally {
       rss = sampler.stop();
     }
-    return { subject: server.subject, loads: [load], rss };
+    return { subject: server.subject, loads: [load], cpuUsPerRequest: [], rss };
   } finally {
     await server.stop();
   }
+}
+
+/** Per round, the anchor's CPU per request over this subject's: above 1 when ours costs less. */
+function perRoundCpuRatios(cpu: readonly (number | undefined)[], anchorCpu: readonly (number | undefined)[]): number[] {
+  return cpu.map((ours, index) => {
+    const theirs = anchorCpu[index];
+    return ours === undefined || theirs === undefined || ours === 0 ? Number.NaN : theirs / ours;
+  });
 }
 
 function perRoundRatios(loads: readonly LoadResult[], anchorLoads: readonly LoadResult[]): number[] {
