@@ -32,12 +32,7 @@ export function readDiscoveryConfig(env: EnvReader): DiscoveryConfig | undefined
 }
 
 function checkUrl(env: EnvReader, name: string, value: string): boolean {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
+  const url = URL.canParse(value) ? new URL(value) : undefined;
   const problem = url === undefined ? 'must be an absolute https:// URL' : urlProblem(url, value);
   if (problem === undefined) return true;
   // A URL with credentials is not echoed.
